@@ -1,0 +1,28 @@
+# The two commands of the README: `make study` (the main job) and `make test`.
+# Both install skreg and its dependencies into .venv first (once).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_DATA := $(abspath ../shared/data)
+export SKREG_DATA_HOME ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA),$(HOME)/skreg_data)
+
+.PHONY: study test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test,plot,bench]"
+	touch $@
+
+study: $(BIN)/.installed
+	$(BIN)/skreg study --output study_results $(STUDY_ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) study_results .pytest_cache

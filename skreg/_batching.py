@@ -1,0 +1,83 @@
+"""Mini-batches cut inside TensorFlow, from data copied into it once.
+
+Keras' own adapters turn a scipy sparse matrix into one ``tf.SparseTensor``
+per batch in Python, which costs more than the training step itself on
+multi-hot text. Here the matrix (CSR arrays, or the dense array) is handed
+to TensorFlow once, and each batch is gathered by a small graph function
+from a shuffled stream of row numbers: no Python runs per batch, and the
+sparse batch keeps only its non-zeros.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._tensorflow import tf
+
+__all__ = ["make_dataset"]
+
+
+def _sparse_row_gatherer(X):
+    """A graph function: row numbers -> ``tf.SparseTensor`` of those rows."""
+    indptr = tf.constant(X.indptr, dtype=tf.int64)
+    indices = tf.constant(X.indices, dtype=tf.int64)
+    values = tf.constant(X.data)
+    n_features = tf.constant(X.shape[1], dtype=tf.int64)
+
+    def gather(rows):
+        starts = tf.gather(indptr, rows)
+        lengths = tf.gather(indptr, rows + 1) - starts
+        n_rows = tf.shape(rows, out_type=tf.int64)[0]
+        batch_row = tf.repeat(tf.range(n_rows), lengths)
+        # Position of each non-zero in the CSR arrays: its row's start plus
+        # its rank inside the row.
+        first_of_row = tf.cumsum(lengths, exclusive=True)
+        position = tf.range(tf.reduce_sum(lengths)) + tf.repeat(starts - first_of_row, lengths)
+        return tf.SparseTensor(
+            indices=tf.stack([batch_row, tf.gather(indices, position)], axis=1),
+            values=tf.gather(values, position),
+            dense_shape=tf.stack([n_rows, n_features]),
+        )
+
+    return gather
+
+
+def _dense_row_gatherer(X):
+    table = tf.constant(X)
+    return lambda rows: tf.gather(table, rows)
+
+
+def make_dataset(X, y=None, sample_weight=None, *, batch_size, shuffle=False, seed=None):
+    """A ``tf.data.Dataset`` of ``(X_batch, y_batch[, w_batch])`` tuples.
+
+    Parameters
+    ----------
+    X : ndarray or scipy CSR matrix with sorted indices, float32
+    y, sample_weight : ndarray or None
+    batch_size : int
+    shuffle : bool
+        Draw a new order of the rows at every pass (epoch).
+    seed : int or None
+        Seed of that order; the same seed gives the same sequence of epochs.
+    """
+    gather_x = _sparse_row_gatherer(X) if sp.issparse(X) else _dense_row_gatherer(X)
+    others = [tf.constant(a) for a in (y, sample_weight) if a is not None]
+
+    def gather(rows):
+        x = gather_x(rows)
+        if not others:
+            return (x,)
+        return (x, *(tf.gather(a, rows) for a in others))
+
+    n_samples = X.shape[0]
+    rows = tf.data.Dataset.range(n_samples)
+    if shuffle:
+        rows = rows.shuffle(n_samples, seed=seed, reshuffle_each_iteration=True)
+    return (
+        rows.batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def n_batches(n_samples, batch_size):
+    return int(np.ceil(n_samples / batch_size))

@@ -1,0 +1,229 @@
+"""The regularized multi-layer perceptron as a Keras model.
+
+:func:`build_mlp` is the one place where skreg's networks are defined. The
+estimators call it, and it also works as the ``model=`` of a scikeras
+``KerasClassifier`` / ``KerasRegressor`` (it then reads the shapes from
+scikeras' ``meta`` dict).
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._tensorflow import keras, tf
+
+__all__ = ["SparseInputDense", "build_mlp"]
+
+# Below this width TensorFlow's sparse_dense_matmul (with its built-in
+# gradient) is fastest; above it the segment-sum kernels win by 3-5x
+# (measured per batch of 512 IMDB-like rows: 16 units 1.2 vs 12.7 ms,
+# 64 units 28 vs 14 ms, 1024 units 258 vs 54 ms).
+_SEGMENT_SUM_MIN_UNITS = 64
+
+
+def _multi_hot_matmul(x, kernel):
+    """``x @ kernel`` for a SparseTensor ``x`` whose stored values are all 1.
+
+    Both directions are fused gather-and-sum kernels whose cost scales with
+    the number of non-zeros, not with the input width: the forward pass sums
+    the kernel rows each sample switches on, and the gradient with respect
+    to the kernel sums the output gradients of the samples that switch each
+    row on (``x.T @ dout``), which TensorFlow would otherwise compute through
+    a scatter that is several times slower.
+    """
+    rows = tf.cast(x.indices[:, 0], tf.int32)
+    cols = x.indices[:, 1]
+    n_rows = tf.cast(x.dense_shape[0], tf.int32)
+
+    @tf.custom_gradient
+    def matmul(k):
+        def grad(dout):
+            nnz = tf.shape(cols, out_type=tf.int64)[0]
+            # Re-sort the non-zeros by column; segment sums need sorted ids.
+            by_column = tf.sparse.reorder(
+                tf.SparseTensor(
+                    tf.stack([cols, x.indices[:, 0]], axis=1),
+                    tf.range(nnz),
+                    tf.reverse(x.dense_shape, [0]),
+                )
+            )
+            return tf.sparse.segment_sum(
+                dout,
+                tf.cast(by_column.indices[:, 1], tf.int32),
+                tf.cast(by_column.indices[:, 0], tf.int32),
+                num_segments=tf.shape(k)[0],
+            )
+
+        out = tf.sparse.segment_sum(k, cols, rows, num_segments=n_rows)
+        return out, grad
+
+    return matmul(kernel)
+
+
+@keras.saving.register_keras_serializable(package="skreg")
+class SparseInputDense(keras.layers.Dense):
+    """A ``Dense`` layer that multiplies sparse input at the cost of its non-zeros.
+
+    On dense input it is exactly ``keras.layers.Dense``. On a
+    ``tf.SparseTensor`` it avoids Keras' generic sparse path
+    (``fill_empty_rows`` plus ``embedding_lookup_sparse``), which dominates
+    the time of a training step on multi-hot text. Input that is not
+    multi-hot (values other than 1) takes ``tf.sparse.sparse_dense_matmul``.
+    """
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, tf.SparseTensor):
+            return super().call(inputs, training=training)
+        kernel = tf.convert_to_tensor(self.kernel)
+        if self.units >= _SEGMENT_SUM_MIN_UNITS:
+            outputs = tf.cond(
+                tf.reduce_all(tf.equal(inputs.values, 1)),
+                lambda: _multi_hot_matmul(inputs, kernel),
+                lambda: tf.sparse.sparse_dense_matmul(inputs, kernel),
+            )
+        else:
+            outputs = tf.sparse.sparse_dense_matmul(inputs, kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+def _layer_seeds(random_state, n):
+    """``n`` integer seeds for Keras initializers and dropout, or Nones."""
+    if random_state is None:
+        return [None] * n
+    rng = check_random_state(random_state)
+    return [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=n)]
+
+
+def _shape_from_scikeras_meta(meta):
+    """(n_features_in, n_outputs, output_activation) from scikeras' meta."""
+    target_type = meta.get("target_type_")
+    if target_type == "binary":
+        return meta["n_features_in_"], 1, "sigmoid"
+    if target_type == "multiclass":
+        return meta["n_features_in_"], meta["n_classes_"], "softmax"
+    if target_type == "multilabel-indicator":
+        return meta["n_features_in_"], meta["n_outputs_expected_"], "sigmoid"
+    n_outputs = meta.get("n_outputs_expected_") or 1
+    return meta["n_features_in_"], n_outputs, None
+
+
+def build_mlp(
+    n_features_in=None,
+    n_outputs=None,
+    *,
+    hidden_layer_sizes=(16, 16),
+    activation="relu",
+    l1=0.0,
+    l2=0.0,
+    dropout=0.0,
+    batch_norm=False,
+    output_activation=None,
+    sparse_input=False,
+    random_state=None,
+    meta=None,
+):
+    """Build an (uncompiled) regularized multi-layer perceptron.
+
+    The layers are, for each hidden size: ``Dense`` (with an L1/L2 kernel
+    penalty when ``l1`` or ``l2`` is positive), ``BatchNormalization`` when
+    ``batch_norm``, the activation, and ``Dropout`` when ``dropout > 0``;
+    then a ``Dense`` output layer without penalty.
+
+    Parameters
+    ----------
+    n_features_in : int
+        Width of the input. Read from ``meta`` when called by scikeras.
+    n_outputs : int
+        Number of output units. Read from ``meta`` when called by scikeras.
+    hidden_layer_sizes : sequence of int, default=(16, 16)
+        Units of each hidden layer.
+    activation : str, default="relu"
+        Activation of the hidden layers (any Keras activation name).
+    l1, l2 : float, default=0.0
+        Penalty factors on the hidden layers' kernels; both positive gives
+        the elastic net ``l1 * sum|w| + l2 * sum w**2``.
+    dropout : float, default=0.0
+        Fraction of each hidden layer's outputs dropped while training.
+    batch_norm : bool, default=False
+        Put ``BatchNormalization`` between each hidden ``Dense`` and its
+        activation (the ``Dense`` then has no bias: the normalization's
+        offset replaces it).
+    output_activation : str or None, default=None
+        Activation of the output layer. ``None`` gives logits (linear), as
+        the estimators use; scikeras callers get ``"sigmoid"``/``"softmax"``
+        chosen from ``meta`` when left at ``None``.
+    sparse_input : bool, default=False
+        Declare the input as ``tf.SparseTensor`` (scipy sparse data).
+    random_state : int, RandomState instance or None, default=None
+        Seeds every initializer and dropout layer, so that the same seed
+        gives the same network without touching TensorFlow's global seed.
+    meta : dict, default=None
+        Filled in by scikeras; not for direct use.
+
+    Returns
+    -------
+    model : keras.Model
+        The network, not yet compiled.
+
+    Examples
+    --------
+    >>> from skreg import build_mlp
+    >>> model = build_mlp(10_000, 1, hidden_layer_sizes=(16, 16), l2=1e-3)
+    >>> model.output_shape
+    (None, 1)
+    """
+    if meta is not None:
+        n_features_in, n_outputs, meta_activation = _shape_from_scikeras_meta(meta)
+        if output_activation is None:
+            output_activation = meta_activation
+    if n_features_in is None or n_outputs is None:
+        raise TypeError("build_mlp needs n_features_in and n_outputs.")
+    _check_network_params(hidden_layer_sizes, l1, l2, dropout)
+
+    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if l1 or l2 else None
+    seeds = _layer_seeds(random_state, 2 * len(hidden_layer_sizes) + 1)
+    inputs = keras.Input(shape=(n_features_in,), sparse=sparse_input, name="features")
+    x = inputs
+    for i, units in enumerate(hidden_layer_sizes):
+        dense = SparseInputDense if i == 0 else keras.layers.Dense
+        x = dense(
+            int(units),
+            use_bias=not batch_norm,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[2 * i]),
+            kernel_regularizer=regularizer,
+            name=f"dense_{i}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+        x = keras.layers.Activation(activation, name=f"activation_{i}")(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, seed=seeds[2 * i + 1], name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(
+        int(n_outputs),
+        activation=output_activation,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[-1]),
+        name="output",
+    )(x)
+    return keras.Model(inputs, outputs, name="regularized_mlp")
+
+
+def _check_network_params(hidden_layer_sizes, l1, l2, dropout):
+    """Errors that name the problem, for callers that bypass the estimators."""
+    sizes = list(np.atleast_1d(hidden_layer_sizes)) if hidden_layer_sizes is not None else []
+    if not sizes or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a non-empty sequence of positive integers, "
+            f"got {hidden_layer_sizes!r}."
+        )
+    for name, value in (("l1", l1), ("l2", l2)):
+        if not isinstance(value, numbers.Real) or not value >= 0:
+            raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
+    if not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
