@@ -60,7 +60,7 @@ _training_constraints = {
 
 
 def _did_you_mean(word, candidates):
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
@@ -114,39 +114,31 @@ class _BaseRegularizedMLP(BaseEstimator):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        # Stored as given: unknown names are reported by fit, which suggests
+        # the closest valid one (scikit-learn's __init__ never validates).
         for key, value in routed_params.items():
-            if "__" not in key:
-                raise TypeError(
-                    f"{type(self).__name__}() got an unexpected keyword argument "
-                    f"{key!r}.{_did_you_mean(key, self._get_param_names())}"
-                )
             setattr(self, key, value)
 
     # -- parameters routed to Keras (skorch's optimizer__momentum style) --------
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
+        # Beyond the named parameters, the extra keywords given to __init__ or
+        # set_params: every public attribute that is not a fitted one.
         params.update(
             (key, value)
             for key, value in vars(self).items()
-            if "__" in key and not key.startswith("_")
+            if not key.startswith("_") and not key.endswith("_") and key not in params
         )
         return params
 
     def set_params(self, **params):
-        routed = {key: value for key, value in params.items() if "__" in key}
-        plain = {key: value for key, value in params.items() if "__" not in key}
-        for key in plain:
-            if key not in self._get_param_names():
-                raise ValueError(
-                    f"Invalid parameter {key!r} for estimator {type(self).__name__}."
-                    f"{_did_you_mean(key, self._get_param_names())} Valid parameters "
-                    f"are: {sorted(self._get_param_names())!r}; Keras options are set "
-                    "with the prefixes optimizer__, compile__ and fit__."
-                )
-        super().set_params(**plain)
-        for key, value in routed.items():
-            setattr(self, key, value)
+        named = self._get_param_names()
+        super().set_params(**{key: value for key, value in params.items() if key in named})
+        # Like __init__: other keywords are stored, and fit reports unknown ones.
+        for key, value in params.items():
+            if key not in named:
+                setattr(self, key, value)
         return self
 
     def _routed_params(self, route):
@@ -164,25 +156,35 @@ class _BaseRegularizedMLP(BaseEstimator):
             "fit": _argument_names(keras.Model.fit) - _OWNED_FIT_ARGS,
         }
         every_key = {f"{route}__{name}" for route in _ROUTES for name in allowed[route]}
+        named = self._get_param_names()
         for key in self.get_params(deep=False):
-            if "__" not in key:
+            if key in named:
                 continue
+            if "__" not in key:
+                raise ValueError(
+                    f"Unknown parameter {key!r} of {type(self).__name__}."
+                    f"{_did_you_mean(key, [*named, *every_key])}"
+                )
             route, _, name = key.partition("__")
             if key == "optimizer__learning_rate":
                 raise ValueError(
                     "Set the learning rate with the parameter learning_rate, not "
                     "optimizer__learning_rate."
                 )
-            if route not in _ROUTES or name not in allowed[route]:
-                where = (
-                    f"{optimizer_class.__name__} optimizer"
+            if route not in _ROUTES:
+                raise ValueError(
+                    f"Unknown parameter {key!r}: routed parameters start with "
+                    f"optimizer__, compile__ or fit__.{_did_you_mean(key, every_key)}"
+                )
+            if name not in allowed[route]:
+                target = (
+                    f"the {optimizer_class.__name__} optimizer"
                     if route == "optimizer"
-                    else f"keras.Model.{route}" if route in _ROUTES else "Keras"
+                    else f"keras.Model.{route} (or set by skreg itself)"
                 )
                 raise ValueError(
-                    f"Unknown parameter {key!r}: {name!r} is not an option of the "
-                    f"{where}.{_did_you_mean(key, every_key)} Routed parameters "
-                    "start with optimizer__, compile__ or fit__."
+                    f"Unknown parameter {key!r}: {name!r} is not an option of "
+                    f"{target}.{_did_you_mean(key, every_key)}"
                 )
 
     # -- the steps of a fit ------------------------------------------------------
