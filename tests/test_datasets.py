@@ -1,0 +1,160 @@
+"""load_imdb on the real archive, and on tiny archives built here for the error paths."""
+
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from skreg import datasets
+from skreg.datasets import load_imdb
+
+
+def _make_archive(path, reviews):
+    """A tiny aclImdb_v1.tar.gz with {(subset, label, id, rating): text}."""
+    with tarfile.open(path, "w:gz") as archive:
+        for (subset, label, review_id, rating), text in reviews.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"aclImdb/{subset}/{label}/{review_id}_{rating}.txt")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+TINY = {
+    ("train", "pos", 0, 9): "Loved it.<br />Great.",
+    ("train", "neg", 1, 2): "Hated it.",
+    ("train", "pos", 2, 7): "Quite good.",
+    ("test", "neg", 0, 4): "Dull.",
+    ("test", "pos", 1, 10): "A masterpiece.",
+}
+
+
+@pytest.mark.imdb
+def test_real_archive_counts_labels_and_ratings(imdb_home):
+    train = load_imdb("train", data_home=imdb_home)
+    test = load_imdb("test", data_home=imdb_home)
+    assert len(train.data) == len(test.data) == 25_000
+    assert train.target.sum() == test.target.sum() == 12_500
+    assert train.target_names.tolist() == ["neg", "pos"]
+    ratings = load_imdb("all", target="rating", data_home=imdb_home, return_X_y=True)[1]
+    assert len(ratings) == 50_000
+    assert set(np.unique(ratings)) == {1, 2, 3, 4, 7, 8, 9, 10}
+    # Ratings and sentiment agree, and the order is shuffled but fixed.
+    assert np.array_equal(ratings[:25_000] >= 7, train.target == 1)
+    assert 0.3 < train.target[:100].mean() < 0.7
+    assert "Maas" in train.DESCR
+    assert isinstance(train.data[0], str)
+
+
+@pytest.mark.imdb
+def test_second_load_comes_from_the_cache_outside_a_read_only_home(
+    imdb_home, tmp_path_factory, monkeypatch
+):
+    first = load_imdb("test", data_home=imdb_home)
+    cache = tmp_path_factory.getbasetemp() / "cache" / "skreg" / "imdb_parsed.pkl"
+    assert cache.is_file()
+    # Prove the second load reads the cache: parsing is now impossible.
+    monkeypatch.setattr(datasets, "_parse", lambda source: pytest.fail("parsed again"))
+    second = load_imdb("test", data_home=imdb_home)
+    assert second.data == first.data and np.array_equal(second.target, first.target)
+    if not imdb_home.stat().st_mode & 0o222:  # a read-only shared copy stays untouched
+        assert sorted(p.name for p in imdb_home.iterdir()) == ["README.md", "aclImdb_v1.tar.gz"]
+
+
+def test_tiny_archive_and_extracted_folder(tmp_path):
+    _make_archive(tmp_path / "aclImdb_v1.tar.gz", TINY)
+    X, y = load_imdb("train", data_home=tmp_path, return_X_y=True)
+    assert sorted(X) == sorted(["Loved it.<br />Great.", "Hated it.", "Quite good."])
+    assert sorted(y) == [0, 1, 1]
+    assert (tmp_path / "imdb_parsed.pkl").is_file()  # writable home: cache beside the data
+    rating = load_imdb("test", target="rating", data_home=tmp_path)
+    assert sorted(rating.target) == [4, 10]
+
+    folder = tmp_path / "extracted"
+    with tarfile.open(tmp_path / "aclImdb_v1.tar.gz") as archive:
+        archive.extractall(folder, filter="data")
+    assert sorted(load_imdb("train", data_home=folder, download=False).data) == sorted(X)
+
+
+def test_env_variable_is_the_default_data_home(tmp_path, monkeypatch):
+    _make_archive(tmp_path / "aclImdb_v1.tar.gz", TINY)
+    monkeypatch.setenv("SKREG_DATA_HOME", str(tmp_path))
+    assert len(load_imdb("test").data) == 2
+    monkeypatch.delenv("SKREG_DATA_HOME")
+    assert datasets.get_data_home().name == "skreg_data"
+
+
+def test_missing_data_offline_says_where_and_how(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError) as info:
+        load_imdb(data_home=tmp_path, download=False)
+    message = str(info.value)
+    assert str(tmp_path) in message and datasets.IMDB_URL in message
+    assert "SKREG_DATA_HOME" in message
+    # With download allowed but no network (an address nothing listens on).
+    monkeypatch.setattr(datasets, "IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")
+    with pytest.raises(OSError, match="download from http://127.0.0.1:9.* failed"):
+        load_imdb(data_home=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no partial download left behind
+
+
+def test_corrupt_or_truncated_archive(tmp_path):
+    good = _make_archive(tmp_path / "good.tar.gz", TINY).read_bytes()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "aclImdb_v1.tar.gz").write_bytes(good[: len(good) // 2])
+    with pytest.raises(OSError, match="corrupt or truncated"):
+        load_imdb(data_home=home)
+    assert not list(home.glob("*.pkl")) and not list(home.glob("*.part"))
+    (home / "aclImdb_v1.tar.gz").write_bytes(b"not a gzip file at all")
+    with pytest.raises(OSError, match="corrupt or truncated"):
+        load_imdb(data_home=home)
+    _make_archive(home / "aclImdb_v1.tar.gz", {("train", "pos", 0, 9): "only train"})
+    with pytest.raises(OSError, match="No test reviews"):
+        load_imdb(data_home=home)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="subset"):
+        load_imdb("validation")
+    with pytest.raises(ValueError, match="target"):
+        load_imdb(target="stars")
+
+
+@pytest.fixture
+def archive_server(tmp_path):
+    """A loopback HTTP server that serves a tiny archive."""
+    served = tmp_path / "served"
+    served.mkdir()
+    payload = _make_archive(served / "aclImdb_v1.tar.gz", TINY).read_bytes()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/aclImdb_v1.tar.gz", payload
+    server.shutdown()
+
+
+def test_download_checks_the_checksum(tmp_path, monkeypatch, archive_server, capsys):
+    url, payload = archive_server
+    monkeypatch.setattr(datasets, "IMDB_URL", url)
+    monkeypatch.setattr(datasets, "IMDB_SHA256", "0" * 64)
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="SHA-256"):
+        load_imdb(data_home=home)
+    assert list(home.iterdir()) == []  # the damaged download was removed
+
+    monkeypatch.setattr(datasets, "IMDB_SHA256", hashlib.sha256(payload).hexdigest())
+    assert len(load_imdb("train", data_home=home).data) == 3
+    assert (home / "aclImdb_v1.tar.gz").read_bytes() == payload
+    assert "Downloading IMDB" in capsys.readouterr().err
