@@ -1,0 +1,215 @@
+"""The ``skreg`` command: ``skreg study`` and ``skreg search``."""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+_STUDY_COLUMNS = [
+    ("variant", "variant", "{}"),
+    ("best_val_loss", "best val loss", "{:.4f}"),
+    ("best_epoch", "best epoch", "{}"),
+    ("best_val_accuracy", "best val acc", "{:.4f}"),
+    ("final_val_loss", "final val loss", "{:.4f}"),
+    ("final_val_accuracy", "final val acc", "{:.4f}"),
+    ("train_val_gap", "val-train loss gap", "{:.4f}"),
+    ("fit_seconds", "fit s", "{:.1f}"),
+]
+
+
+def _markdown_table(rows, columns):
+    header = "| " + " | ".join(title for _, title, _ in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [
+        "| " + " | ".join(fmt.format(row[key]) for key, _, fmt in columns) + " |" for row in rows
+    ]
+    return "\n".join([header, rule, *lines])
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class _Progress:
+    """Which variant, which epoch: one rewritten line on a terminal, lines otherwise."""
+
+    def __init__(self, quiet, stream=sys.stdout):
+        self.quiet = quiet
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, variant, epoch, epochs, logs):
+        if self.quiet:
+            return
+        line = (
+            f"  {variant:<11} epoch {epoch:>2}/{epochs}  loss {logs['loss']:.4f}  "
+            f"val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}"
+        )
+        if self.tty:
+            end = "\n" if epoch == epochs else ""
+            self.stream.write("\r" + line + end)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def say(self, text):
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+
+def _study(args):
+    from .plotting import save_study_figures
+    from .study import VARIANT_LABELS, run_study
+
+    output = Path(args.output)
+    progress = _Progress(args.quiet)
+    variants = args.variants.split(",") if args.variants else None
+    progress.say(f"skreg study on {args.dataset}: training {len(variants or VARIANT_LABELS)} "
+                 f"variants{' (quick mode)' if args.quick else ''}")  # fmt: skip
+    result = run_study(
+        args.dataset,
+        variants=variants,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation=args.validation,
+        quick=args.quick,
+        random_state=args.random_state,
+        data_home=args.data_home,
+        progress=progress,
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    _write_csv(output / "results.csv", result.table)
+    settings = result.settings
+    table = _markdown_table(result.table, _STUDY_COLUMNS)
+    (output / "results.md").write_text(
+        f"# Regularization study: {settings['dataset']}\n\n{settings['data']}; "
+        f"{settings['epochs']} epochs, batch {settings['batch_size']}, "
+        f"{settings['optimizer']}, random_state {settings['random_state']}.\n\n{table}\n"
+    )
+    (output / "histories.json").write_text(json.dumps(result.histories, indent=1))
+    figures = save_study_figures(result, output, labels=VARIANT_LABELS)
+    if not args.quiet:
+        print(f"\n{settings['data']}\n\n{table}\n")
+        print(f"Wrote results.csv, results.md, histories.json and {len(figures)} figures "
+              f"to {output}/")  # fmt: skip
+    return 0
+
+
+def _parse_grid(items):
+    grid = {}
+    for item in items or []:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--param takes NAME=V1,V2,...; got {item!r}.")
+        grid[name] = [json.loads(v) if v not in ("True", "False") else v == "True"
+                      for v in values.split(",")]  # fmt: skip
+    return grid or None
+
+
+def _search(args):
+    from .study import run_search
+
+    progress = _Progress(args.quiet)
+    grid = _parse_grid(args.param)
+    progress.say(f"skreg search on {args.dataset}: GridSearchCV with {args.cv}-fold "
+                 f"stratified CV{' (quick mode)' if args.quick else ''}")  # fmt: skip
+    result = run_search(
+        args.dataset,
+        param_grid=grid,
+        cv=args.cv,
+        epochs=args.epochs,
+        quick=args.quick,
+        random_state=args.random_state,
+        data_home=args.data_home,
+        verbose=0 if args.quiet else 2,
+    )
+    names = [k for k in result.table[0] if k not in
+             ("mean_cv_accuracy", "std_cv_accuracy", "rank", "mean_fit_seconds")]  # fmt: skip
+    columns = [(name, name, "{}") for name in names] + [
+        ("mean_cv_accuracy", "mean CV accuracy", "{:.4f}"),
+        ("std_cv_accuracy", "std", "{:.4f}"),
+        ("rank", "rank", "{}"),
+        ("mean_fit_seconds", "fit s", "{:.1f}"),
+    ]
+    table = _markdown_table(sorted(result.table, key=lambda r: r["rank"]), columns)
+    summary = (
+        f"best parameters: {result.best_params}\n"
+        f"best mean CV accuracy: {result.best_cv_score:.4f}\n"
+        f"held-out accuracy of the refitted best pipeline: {result.test_score:.4f}"
+    )
+    if args.output:
+        output = Path(args.output)
+        output.mkdir(parents=True, exist_ok=True)
+        _write_csv(output / "search.csv", result.table)
+        (output / "search.md").write_text(f"# Penalty search: {args.dataset}\n\n{table}\n\n"
+                                          + summary.replace("\n", "  \n") + "\n")  # fmt: skip
+    if not args.quiet:
+        print(f"\n{table}\n\n{summary}")
+    return 0
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="skreg",
+        description="Regularized neural networks in scikit-learn: the overfitting study "
+        "of the Keras book (chapter 4.4) and the penalty search.",
+    )
+    parser.add_argument("--version", action="version", version=f"skreg {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub):
+        sub.add_argument("--dataset", choices=["imdb", "digits"], default="imdb",
+                         help="IMDB reviews (needs the archive, see --data-home) or "
+                              "scikit-learn's bundled digits (offline)")  # fmt: skip
+        sub.add_argument("--data-home", help="folder holding aclImdb_v1.tar.gz "
+                                             "(default: SKREG_DATA_HOME, else ~/skreg_data)")  # fmt: skip
+        sub.add_argument("--epochs", type=int, help="epochs of each fit")
+        sub.add_argument("--random-state", type=int, default=0)
+        sub.add_argument("--quick", action="store_true",
+                         help="a subset of the data and fewer epochs (about a minute)")  # fmt: skip
+        sub.add_argument("--quiet", action="store_true", help="print nothing while running")
+
+    study = commands.add_parser("study", help="train each defence against overfitting, "
+                                              "write the table and learning-curve plots")  # fmt: skip
+    common(study)
+    study.add_argument("--variants", help="comma-separated, from: original, smaller, bigger, "
+                                          "l2, l1, l1_l2, dropout, batch_norm (default: all)")  # fmt: skip
+    study.add_argument("--batch-size", type=int)
+    study.add_argument("--validation", choices=["test", "holdout"], default="test",
+                       help="validate on the test set (the book) or on held-out training data")  # fmt: skip
+    study.add_argument("--output", default="study_results", help="folder for tables and figures")
+    study.set_defaults(run=_study)
+
+    search = commands.add_parser("search", help="GridSearchCV over the penalties in a "
+                                                "Pipeline; CV table, best parameters, test score")  # fmt: skip
+    common(search)
+    search.add_argument("--param", action="append", metavar="NAME=V1,V2",
+                        help="a classifier parameter and its values, repeatable "
+                             "(default: l2=0,1e-4,1e-3,1e-2 and dropout=0,0.5)")  # fmt: skip
+    search.add_argument("--cv", type=int, default=3, help="stratified folds")
+    search.add_argument("--output", help="folder for search.csv and search.md")
+    search.set_defaults(run=_search)
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (OSError, ValueError) as error:
+        hint = ""
+        if getattr(args, "dataset", None) == "imdb" and isinstance(error, OSError):
+            hint = "\nOr run the same command with --dataset digits, which needs no download."
+        print(f"skreg {args.command}: error: {error}{hint}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The study and search, through the library and the `skreg` command."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skreg import plot_learning_curves, run_search, run_study
+from skreg.cli import main
+from skreg.plotting import save_study_figures
+
+
+def _png_size(path):
+    """(width, height) from a PNG header: proves a real image was written."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_study_on_digits_returns_a_sane_table():
+    result = run_study("digits", variants=["original", "l2", "dropout"], epochs=4)
+    assert [row["variant"] for row in result.table] == ["original", "l2", "dropout"]
+    for row in result.table:
+        history = result.histories[row["variant"]]
+        assert len(history["val_loss"]) == 4
+        assert row["best_val_loss"] == min(history["val_loss"])
+        assert 1 <= row["best_epoch"] <= 4
+        assert 0.5 < row["final_val_accuracy"] <= 1.0
+        assert row["fit_seconds"] > 0
+    assert result.settings["dataset"] == "digits"
+    with pytest.raises(ValueError, match="Unknown variants"):
+        run_study("digits", variants=["original", "l3"])
+
+
+def test_plot_learning_curves_from_histories_and_estimators(tmp_path):
+    from skreg import RegularizedMLPClassifier
+
+    X = np.random.RandomState(0).rand(60, 4)
+    y = np.arange(60) % 2
+    fitted = RegularizedMLPClassifier(epochs=3).fit(X, y, validation_data=(X, y))
+    ax = plot_learning_curves(
+        {"original": {"val_loss": [0.5, 0.4, 0.45]}, "fitted": fitted}, reference="original"
+    )
+    assert [line.get_label() for line in ax.get_lines()] == ["original", "fitted"]
+    assert ax.get_ylabel() == "validation loss"
+    with pytest.raises(ValueError, match="has no 'val_loss'"):
+        plot_learning_curves({"a": {"loss": [1.0]}})
+    with pytest.raises(TypeError, match="history dict"):
+        plot_learning_curves({"a": [1.0, 2.0]})
+
+
+def test_study_figures_are_written(tmp_path):
+    result = run_study("digits", variants=["original", "bigger", "l2"], epochs=3)
+    paths = save_study_figures(result, tmp_path)
+    names = sorted(path.name for path in paths)
+    assert names == ["train_loss_bigger.png", "val_loss_all.png", "val_loss_bigger.png",
+                     "val_loss_l2.png"]  # fmt: skip
+    width, height = _png_size(tmp_path / "val_loss_l2.png")
+    assert width > 500 and height > 300
+
+
+def test_command_study_on_digits_end_to_end(tmp_path, capsys):
+    code = main(["study", "--dataset", "digits", "--variants", "original,smaller,l1",
+                 "--epochs", "3", "--output", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    shown = capsys.readouterr().out
+    assert "epoch  3/3" in shown and "| original |" in shown
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["variant"] for row in rows] == ["original", "smaller", "l1"]
+    assert all(0 < float(row["final_val_loss"]) < 5 for row in rows)
+    assert "| variant |" in (tmp_path / "results.md").read_text()
+    assert set(json.loads((tmp_path / "histories.json").read_text())) == {
+        "original", "smaller", "l1"}  # fmt: skip
+    assert (tmp_path / "val_loss_smaller.png").is_file()
+
+
+def test_command_quiet_and_errors(tmp_path, capsys, monkeypatch):
+    assert main(["study", "--dataset", "digits", "--variants", "original", "--epochs", "2",
+                 "--output", str(tmp_path), "--quiet"]) == 0  # fmt: skip
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("SKREG_DATA_HOME", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr("skreg.datasets.IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")
+    assert main(["study", "--quick", "--output", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "No IMDB data found" in error and "--dataset digits" in error
+    assert main(["study", "--dataset", "digits", "--variants", "l7"]) == 2
+    assert "Unknown variants" in capsys.readouterr().err
+
+
+def test_command_search_on_digits(tmp_path, capsys):
+    code = main(["search", "--dataset", "digits", "--param", "l2=0,0.01", "--epochs", "3",
+                 "--cv", "2", "--output", str(tmp_path), "--quiet"])  # fmt: skip
+    assert code == 0
+    with open(tmp_path / "search.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(float(row["l2"]) for row in rows) == [0.0, 0.01]
+    assert "held-out accuracy" in (tmp_path / "search.md").read_text()
+
+
+def test_run_search_uses_stratified_folds_and_reports_test_score():
+    result = run_search("digits", param_grid={"dropout": [0.0, 0.2]}, cv=2, epochs=3)
+    assert type(result.search.cv).__name__ == "StratifiedKFold"
+    assert set(result.best_params) == {"dropout"}
+    assert 0.5 < result.test_score <= 1
+    assert len(result.table) == 2 and {row["rank"] for row in result.table} <= {1, 2}
+    with pytest.raises(ValueError, match="Unknown classifier parameters"):
+        run_search("digits", param_grid={"l3": [0]})
+
+
+def test_python_dash_m_skreg():
+    done = subprocess.run([sys.executable, "-m", "skreg", "--version"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("skreg ")
+
+
+@pytest.mark.imdb
+def test_command_study_quick_on_imdb(imdb_home, tmp_path):
+    assert main(["study", "--quick", "--data-home", str(imdb_home), "--variants",
+                 "original,l2", "--output", str(tmp_path), "--quiet"]) == 0  # fmt: skip
+    with open(tmp_path / "results.csv") as f:
+        rows = {row["variant"]: row for row in csv.DictReader(f)}
+    assert float(rows["original"]["best_val_accuracy"]) > 0.8
+
+
+@pytest.mark.imdb
+def test_command_search_quick_on_imdb(imdb_home, tmp_path):
+    assert main(["search", "--quick", "--data-home", str(imdb_home), "--param", "l2=0,0.001",
+                 "--cv", "2", "--output", str(tmp_path), "--quiet"]) == 0  # fmt: skip
+    assert "best parameters" in (tmp_path / "search.md").read_text()
