@@ -71,7 +71,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
         values = history[metric]
         epochs = range(1, len(values) + 1)
         style = (
-            {"marker": "+", "markersize": 9, "linestyle": "--", "color": "tab:blue"}
+            {"marker": "+", "markersize": 9, "linestyle": "--", "color": "0.3"}
             if name == reference
             else {"marker": "o", "markersize": 4}
         )

@@ -1,0 +1,457 @@
+"""Speed and memory of skreg against its peers; prints a table, writes BENCHMARKS.md.
+
+Every measurement runs in a fresh Python process (``--worker``), so that peak
+memory and one-off costs (imports, tracing) are each contender's own.
+
+    python benchmarks/run.py            # the full suite (~20 minutes on 2 cores)
+    python benchmarks/run.py --quick    # tiny data, every contender: a smoke run
+
+Contenders, on the same data, network, optimizer (rmsprop; adam for
+MLPClassifier, which has no rmsprop) and batch size:
+
+- skreg (sparse): RegularizedMLPClassifier on the scipy CSR matrix
+- skreg (dense): RegularizedMLPClassifier on the dense float32 array
+- raw Keras (dense): the book's code, Sequential Dense layers on a dense array
+- scikeras: KerasClassifier(model=skreg.build_mlp) on the CSR matrix
+- sklearn MLPClassifier on the CSR matrix (one partial_fit per epoch)
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp"]
+LABELS = {
+    "skreg_sparse": "skreg (sparse)",
+    "skreg_dense": "skreg (dense)",
+    "keras_dense": "raw Keras (dense, book)",
+    "scikeras": "scikeras (CSR)",
+    "sklearn_mlp": "sklearn MLPClassifier (CSR)",
+}
+
+
+# -- data ------------------------------------------------------------------------
+
+
+def synthetic_sparse(n_train, n_test, n_features, nnz_per_row, seed=0):
+    """IMDB-shaped multi-hot data with labels from a sparse linear rule."""
+    rng = np.random.RandomState(seed)
+    n = n_train + n_test
+    # Zipf-like column popularity, as in text.
+    popularity = 1.0 / np.arange(1, n_features + 1)
+    columns = rng.choice(n_features, size=(n, nnz_per_row), p=popularity / popularity.sum())
+    X = sp.csr_matrix(
+        (np.ones(columns.size, np.float32), columns.ravel(), np.arange(0, columns.size + 1, nnz_per_row)),
+        shape=(n, n_features),
+    )
+    X.sum_duplicates()
+    X.data[:] = 1
+    weights = rng.randn(n_features) * (rng.rand(n_features) < 0.2)
+    score = X @ weights
+    y = (score > np.median(score)).astype(np.int64)
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def imdb_multi_hot(n_features=10_000):
+    from skreg import MultiHotVectorizer
+    from skreg.datasets import load_imdb
+
+    train, test = load_imdb("train"), load_imdb("test")
+    vectorizer = MultiHotVectorizer(max_tokens=n_features)
+    return (vectorizer.fit_transform(train.data), train.target,
+            vectorizer.transform(test.data), test.target)  # fmt: skip
+
+
+def save_data(path, X, y, X_test, y_test):
+    np.savez(path, indptr=X.indptr, indices=X.indices, shape=X.shape, y=y,
+             t_indptr=X_test.indptr, t_indices=X_test.indices, t_shape=X_test.shape,
+             y_test=y_test)  # fmt: skip
+
+
+def load_data(path):
+    d = np.load(path)
+
+    def csr(prefix):
+        indptr, indices = d[prefix + "indptr"], d[prefix + "indices"]
+        return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
+                             shape=tuple(d[prefix + "shape"]))  # fmt: skip
+
+    return csr(""), d["y"], csr("t_"), d["y_test"]
+
+
+# -- workers (each in its own process) ----------------------------------------------
+
+
+def peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb():
+    import resource
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def keras_book_model(n_features, units, sparse=False):
+    from skreg._tensorflow import keras
+
+    model = keras.Sequential([
+        keras.Input((n_features,), sparse=sparse),
+        keras.layers.Dense(units, activation="relu"),
+        keras.layers.Dense(units, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])  # fmt: skip
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def epoch_timer():
+    from skreg._tensorflow import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def train_worker(contender, data_path, units, epochs, batch_size):
+    X, y, X_test, y_test = load_data(data_path)
+    hidden = (units, units)
+    epoch_times = []
+    start = time.perf_counter()
+    if contender in ("skreg_sparse", "skreg_dense"):
+        from skreg import RegularizedMLPClassifier
+
+        if contender == "skreg_dense":
+            X, X_test = X.toarray(), X_test.toarray()
+        timer = epoch_timer()
+        model = RegularizedMLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size,
+                                         epochs=epochs, random_state=0, fit__callbacks=[timer])  # fmt: skip
+        model.fit(X, y)
+        epoch_times = timer.times
+        predict = model.predict
+    elif contender == "keras_dense":
+        # The book: float arrays from vectorize_sequences, Sequential model, fit.
+        X, X_test = X.toarray(), X_test.toarray()
+        model = keras_book_model(X.shape[1], units)
+        timer = epoch_timer()
+        model.fit(X, y.astype(np.float32), batch_size=batch_size, epochs=epochs, verbose=0,
+                  callbacks=[timer])  # fmt: skip
+        epoch_times = timer.times
+
+        def predict(data):
+            return (model.predict(data, batch_size=4096, verbose=0)[:, 0] > 0.5).astype(int)
+    elif contender == "scikeras":
+        from scikeras.wrappers import KerasClassifier
+
+        from skreg import build_mlp
+
+        timer = epoch_timer()
+        model = KerasClassifier(model=build_mlp, hidden_layer_sizes=hidden, sparse_input=True,
+                                loss="binary_crossentropy", optimizer="rmsprop",
+                                batch_size=batch_size, epochs=epochs, verbose=0,
+                                callbacks=[timer], random_state=0)  # fmt: skip
+        model.fit(X, y)
+        epoch_times = timer.times
+        predict = model.predict
+    elif contender == "sklearn_mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        model = MLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size, random_state=0)
+        for _ in range(epochs):
+            epoch_start = time.perf_counter()
+            model.partial_fit(X, y, classes=[0, 1])
+            epoch_times.append(time.perf_counter() - epoch_start)
+        predict = model.predict
+    else:
+        raise ValueError(contender)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    accuracy = float(np.mean(predict(X_test) == y_test))
+    predict_seconds = time.perf_counter() - start
+    return {
+        "epoch_seconds": statistics.median(epoch_times[1:] or epoch_times),
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "val_accuracy": accuracy,
+    }
+
+
+def tiny_worker(contender, n_fits, epochs, mode):
+    """Fixed cost of a fit on 300 x 20 (median of n_fits after one warm-up),
+    or, with mode="memory", RSS growth per fit over n_fits fits."""
+    import gc
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 20).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(np.int64)
+
+    if contender == "skreg":
+        from skreg import RegularizedMLPClassifier
+
+        def fit():
+            RegularizedMLPClassifier(batch_size=32, epochs=epochs, random_state=0).fit(X, y).predict(X)
+    elif contender == "keras":
+        def fit():
+            model = keras_book_model(20, 16)
+            model.fit(X, y.astype(np.float32), batch_size=32, epochs=epochs, verbose=0)
+            model.predict(X, verbose=0)
+    elif contender == "scikeras":
+        from scikeras.wrappers import KerasClassifier
+
+        from skreg import build_mlp
+
+        def fit():
+            KerasClassifier(model=build_mlp, loss="binary_crossentropy", optimizer="rmsprop",
+                            batch_size=32, epochs=epochs, verbose=0).fit(X, y).predict(X)  # fmt: skip
+    elif contender == "sklearn_mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        def fit():
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                MLPClassifier((16, 16), batch_size=32, max_iter=epochs,
+                              random_state=0).fit(X, y).predict(X)  # fmt: skip
+    else:
+        raise ValueError(contender)
+
+    fit()  # warm-up: imports and first-use costs are not per fit
+    if mode == "memory":
+        gc.collect()
+        before = current_rss_mb()
+        for _ in range(n_fits):
+            fit()
+        gc.collect()
+        return {"growth_mb_per_fit": (current_rss_mb() - before) / n_fits}
+    times = []
+    for _ in range(n_fits):
+        start = time.perf_counter()
+        fit()
+        times.append(time.perf_counter() - start)
+    return {"fit_seconds": statistics.median(times)}
+
+
+def grid_worker(contender, data_path, epochs, cv):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y, _, _ = load_data(data_path)
+    if contender == "skreg":
+        from skreg import RegularizedMLPClassifier
+
+        estimator = RegularizedMLPClassifier(batch_size=512, epochs=epochs, random_state=0)
+        grid = {"l2": [0.0, 1e-4, 1e-3, 1e-2]}
+    else:
+        from scikeras.wrappers import KerasClassifier
+
+        from skreg import build_mlp
+
+        estimator = KerasClassifier(model=build_mlp, sparse_input=True, l2=0.0,
+                                    loss="binary_crossentropy", optimizer="rmsprop",
+                                    batch_size=512, epochs=epochs, verbose=0, random_state=0)  # fmt: skip
+        grid = {"model__l2": [0.0, 1e-4, 1e-3, 1e-2]}
+    start = time.perf_counter()
+    search = GridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    return {"seconds": time.perf_counter() - start, "best_score": float(search.best_score_),
+            "cv_class": type(search.cv).__name__ if not isinstance(search.cv, int) else
+            _cv_class(estimator, y)}  # fmt: skip
+
+
+def _cv_class(estimator, y):
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import check_cv
+
+    return type(check_cv(3, y, classifier=is_classifier(estimator))).__name__
+
+
+def run_worker(args):
+    spec = json.loads(args.worker)
+    kind = spec.pop("kind")
+    result = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker}[kind](**spec)
+    print(json.dumps(result))
+
+
+# -- the driver ----------------------------------------------------------------------
+
+
+def in_process(spec, timeout=3600):
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine_summary():
+    import keras
+    import sklearn
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__,
+                "scikit-learn": sklearn.__version__, "keras": keras.__version__}  # fmt: skip
+    for name in ("tensorflow", "scikeras"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name if name != "tensorflow" else "tensorflow-cpu")
+        except Exception:
+            try:
+                versions[name] = version(name)
+            except Exception:
+                versions[name] = "not installed"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}); " + ", ".join(f"{k} {v}" for k, v in versions.items())
+
+
+def fmt(value, pattern):
+    return "error" if value is None else pattern.format(value)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny data and fits: a smoke run")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sections", default="train,tiny,memory,grid",
+                        help="comma-separated subset of train,tiny,memory,grid")  # fmt: skip
+    args = parser.parse_args()
+    if args.worker:
+        return run_worker(args)
+    sections = args.sections.split(",")
+    lines = []
+
+    def say(text=""):
+        print(text, flush=True)
+        lines.append(text)
+
+    tmp = Path(tempfile.mkdtemp(prefix="skreg-bench-"))
+    datasets = {}
+    if args.quick:
+        datasets["synthetic (2,000 x 1,000)"] = synthetic_sparse(2000, 1000, 1000, 30)
+        nets, epochs, tiny_fits, memory_fits, grid_epochs = [16], 3, 2, 3, 1
+    else:
+        datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot()
+        datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = synthetic_sparse(25_000, 25_000, 10_000, 135)
+        nets, epochs, tiny_fits, memory_fits, grid_epochs = [16, 1024], 5, 5, 30, 4
+    paths = {}
+    for name, data in datasets.items():
+        paths[name] = tmp / f"{len(paths)}.npz"
+        save_data(paths[name], *data)
+
+    say(f"# Benchmarks{' (quick mode)' if args.quick else ''}\n")
+    say(f"Machine: {machine_summary()}.  ")
+    say(f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `python benchmarks/run.py"
+        f"{' --quick' if args.quick else ''}`; every row is a fresh process.\n")  # fmt: skip
+
+    if "train" in sections:
+        say("## Training: seconds per epoch and memory\n")
+        say("Median epoch time over epochs 2+; fit = whole fit incl. set-up; predict = the "
+            "held-out half; peak RSS of the process (incl. the data); accuracy on the held-out half. "
+            "rmsprop, batch 512 (sklearn: adam).\n")  # fmt: skip
+        for units in nets:
+            n_epochs = epochs if units <= 64 else max(2, epochs - 2)
+            for name, path in paths.items():
+                say(f"### {units}-{units} network, {name}, {n_epochs} epochs\n")
+                say("| contender | s/epoch | fit s | predict s | peak RSS MB | accuracy |")
+                say("|---|---|---|---|---|---|")
+                rows = {}
+                for contender in CONTENDERS:
+                    rows[contender] = r = in_process({"kind": "train", "contender": contender,
+                        "data_path": str(path), "units": units, "epochs": n_epochs,
+                        "batch_size": 512})  # fmt: skip
+                    if "error" in r:
+                        say(f"| {LABELS[contender]} | error: {r['error'][:80]} | | | | |")
+                        continue
+                    say(f"| {LABELS[contender]} | {r['epoch_seconds']:.3f} | {r['fit_seconds']:.1f} | "
+                        f"{r['predict_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['val_accuracy']:.4f} |")
+                ours = rows["skreg_sparse"].get("epoch_seconds")
+                ratios = []
+                for other in ("keras_dense", "scikeras", "sklearn_mlp"):
+                    theirs = rows[other].get("epoch_seconds")
+                    if ours and theirs:
+                        ratios.append(f"{LABELS[other]} {theirs / ours:.2f}x")
+                if ratios:
+                    say("\nskreg (sparse) epoch speed-up over: " + ", ".join(ratios) + ".  ")
+                dense_rss = rows["keras_dense"].get("peak_rss_mb")
+                if ours and dense_rss:
+                    say(f"Peak RSS skreg (sparse) / raw Keras (dense): "
+                        f"{rows['skreg_sparse']['peak_rss_mb'] / dense_rss:.2f}.  ")
+                if rows["keras_dense"].get("val_accuracy") and rows["skreg_sparse"].get("val_accuracy"):
+                    say(f"Accuracy skreg (sparse) - raw Keras (dense): "
+                        f"{rows['skreg_sparse']['val_accuracy'] - rows['keras_dense']['val_accuracy']:+.4f}.")
+                say()
+
+    if "tiny" in sections:
+        say("## Fixed cost of one fit (300 x 20, 16-16, 10 epochs of batch 32)\n")
+        say(f"Median of {tiny_fits} fits after a warm-up fit, each a new estimator; includes predict.\n")
+        say("| contender | s per fit | vs raw Keras |")
+        say("|---|---|---|")
+        results = {c: in_process({"kind": "tiny", "contender": c, "n_fits": tiny_fits,
+                                  "epochs": 10, "mode": "time"})
+                   for c in ("skreg", "keras", "scikeras", "sklearn_mlp")}  # fmt: skip
+        base = results["keras"].get("fit_seconds")
+        for c, r in results.items():
+            s = r.get("fit_seconds")
+            say(f"| {c} | {fmt(s, '{:.3f}')} | {fmt(s / base if s and base else None, '{:.2f}x')} |")
+        say()
+
+    if "memory" in sections:
+        say(f"## Memory growth over {memory_fits} consecutive fits (300 x 20)\n")
+        say("| contender | MB per fit |")
+        say("|---|---|")
+        for c in ("skreg", "keras", "scikeras"):
+            r = in_process({"kind": "tiny", "contender": c, "n_fits": memory_fits, "epochs": 2,
+                            "mode": "memory"})  # fmt: skip
+            say(f"| {c} | {fmt(r.get('growth_mb_per_fit'), '{:.2f}')} |")
+        say()
+
+    if "grid" in sections:
+        name, path = next(iter(paths.items()))
+        say(f"## GridSearchCV: 4 values of l2 x 3 folds, {name}, {grid_epochs} epochs of batch 512\n")
+        say("| contender | wall s | best CV accuracy | CV splitter chosen |")
+        say("|---|---|---|---|")
+        for c in ("skreg", "scikeras"):
+            r = in_process({"kind": "grid", "contender": c, "data_path": str(path),
+                            "epochs": grid_epochs, "cv": 3})  # fmt: skip
+            say(f"| {c} | {fmt(r.get('seconds'), '{:.1f}')} | {fmt(r.get('best_score'), '{:.4f}')} "
+                f"| {r.get('cv_class', r.get('error', ''))} |")
+        say()
+
+    if not args.no_write:
+        Path(args.output).write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
