@@ -358,8 +358,8 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="skreg-bench-"))
     datasets = {}
     if args.quick:
-        datasets["synthetic (2,000 x 1,000)"] = synthetic_sparse(2000, 1000, 1000, 30)
-        nets, epochs, tiny_fits, memory_fits, grid_epochs = [16], 3, 2, 3, 1
+        datasets["synthetic (1,000 x 1,000)"] = synthetic_sparse(1000, 500, 1000, 30)
+        nets, epochs, tiny_fits, memory_fits, grid_epochs = [16], 2, 1, 2, 1
     else:
         datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot()
         datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = synthetic_sparse(25_000, 25_000, 10_000, 135)

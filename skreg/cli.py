@@ -39,9 +39,9 @@ def _write_csv(path, rows):
 class _Progress:
     """Which variant, which epoch: one rewritten line on a terminal, lines otherwise."""
 
-    def __init__(self, quiet, stream=sys.stdout):
+    def __init__(self, quiet, stream=None):
         self.quiet = quiet
-        self.stream = stream
+        self.stream = stream or sys.stdout
         self.tty = stream.isatty()
 
     def __call__(self, variant, epoch, epochs, logs):

@@ -474,7 +474,7 @@ def test_repeated_fits_grow_memory_no_more_than_raw_keras():
             model.predict(X, verbose=0)
         def skreg_fit(clf=skreg.RegularizedMLPClassifier(epochs=2, random_state=0)):
             clf.fit(X, y).predict(X)
-        def growth(fit, n=20):
+        def growth(fit, n=10):
             for _ in range(3):
                 fit()
             gc.collect()
