@@ -42,7 +42,7 @@ class _Progress:
     def __init__(self, quiet, stream=None):
         self.quiet = quiet
         self.stream = stream or sys.stdout
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def __call__(self, variant, epoch, epochs, logs):
         if self.quiet:
