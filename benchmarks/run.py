@@ -309,7 +309,7 @@ def in_process(spec, timeout=3600):
 
 
 def machine_summary():
-    import keras
+    from skreg._tensorflow import keras  # the quiet TensorFlow import
     import sklearn
 
     versions = {"python": platform.python_version(), "numpy": np.__version__,
@@ -343,6 +343,7 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--nets", default="16,1024", help="hidden widths of the training tables")
     parser.add_argument("--sections", default="train,tiny,memory,grid",
                         help="comma-separated subset of train,tiny,memory,grid")  # fmt: skip
     args = parser.parse_args()
@@ -363,7 +364,8 @@ def main():
     else:
         datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot()
         datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = synthetic_sparse(25_000, 25_000, 10_000, 135)
-        nets, epochs, tiny_fits, memory_fits, grid_epochs = [16, 1024], 5, 5, 30, 4
+        nets = [int(units) for units in args.nets.split(",")]
+        epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 30, 4
     paths = {}
     for name, data in datasets.items():
         paths[name] = tmp / f"{len(paths)}.npz"

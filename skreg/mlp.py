@@ -189,33 +189,34 @@ class _BaseRegularizedMLP(BaseEstimator):
 
     # -- the steps of a fit ------------------------------------------------------
 
-    def _initialize_optimizer(self):
-        """A new Keras optimizer: never the user's instance, which is left as is."""
+    def _resolve_optimizer(self):
+        """(optimizer class, base config) from the optimizer parameter."""
         optimizer = self.optimizer
         if isinstance(optimizer, keras.optimizers.Optimizer):
-            optimizer_class, config = type(optimizer), optimizer.get_config()
-        elif isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
-            optimizer_class, config = optimizer, {}
-        elif isinstance(optimizer, str):
+            return type(optimizer), optimizer.get_config()
+        if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
+            return optimizer, {}
+        if isinstance(optimizer, str):
             try:
-                optimizer_class, config = type(keras.optimizers.get(optimizer)), {}
+                return type(keras.optimizers.get(optimizer)), {}
             except ValueError:
                 raise ValueError(
                     f"Unknown optimizer {optimizer!r}; use a Keras optimizer name "
                     "such as 'rmsprop', 'adam' or 'sgd', or a keras.optimizers.Optimizer."
                 ) from None
-        else:
-            raise TypeError(
-                "optimizer must be a name, a keras.optimizers.Optimizer class or "
-                f"instance; got {optimizer!r}."
-            )
-        self._check_routed_params(optimizer_class)
-        config.update(self._routed_params("optimizer"))
+        raise TypeError(
+            "optimizer must be a name, a keras.optimizers.Optimizer class or "
+            f"instance; got {optimizer!r}."
+        )
+
+    def _initialize_optimizer(self, optimizer_class, config):
+        """A new Keras optimizer: never the user's instance, which is left as is."""
+        config = {**config, **self._routed_params("optimizer")}
         if self.learning_rate is not None:
             config["learning_rate"] = self.learning_rate
         return optimizer_class(**config)
 
-    def _initialize_model(self, n_features_in, seed):
+    def _initialize_model(self, n_features_in, seed, optimizer):
         model = build_mlp(
             n_features_in,
             self._n_model_outputs(),
@@ -231,7 +232,7 @@ class _BaseRegularizedMLP(BaseEstimator):
             random_state=seed,
         )
         model.compile(
-            optimizer=self._initialize_optimizer(),
+            optimizer=optimizer,
             loss=self._keras_loss(),
             metrics=self._keras_metrics(),
             **self._routed_params("compile"),
@@ -269,6 +270,8 @@ class _BaseRegularizedMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None):
         first_call = not (incremental and hasattr(self, "model_"))
+        optimizer_class, optimizer_config = self._resolve_optimizer()
+        self._check_routed_params(optimizer_class)
         X, y = self._validate_X_y(X, y, reset=first_call)
         if X.shape[0] < 2 and self.early_stopping and validation_data is None:
             raise ValueError("early_stopping needs at least 2 samples to hold some out.")
@@ -291,7 +294,9 @@ class _BaseRegularizedMLP(BaseEstimator):
             X_val = y_val = None
 
         if first_call:
-            self.model_ = self._initialize_model(X.shape[1], model_seed)
+            self.model_ = self._initialize_model(
+                X.shape[1], model_seed, self._initialize_optimizer(optimizer_class, optimizer_config)
+            )
             self.history_ = {}
             self.n_iter_ = 0
 
@@ -305,7 +310,8 @@ class _BaseRegularizedMLP(BaseEstimator):
             if X_val is None
             else make_dataset(X_val, y_val, batch_size=_PREDICT_BATCH_SIZE)
         )
-        callbacks = list(self._routed_params("fit").pop("callbacks", None) or [])
+        fit_options = self._routed_params("fit")
+        callbacks = list(fit_options.pop("callbacks", None) or [])
         if self.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -314,7 +320,6 @@ class _BaseRegularizedMLP(BaseEstimator):
                     restore_best_weights=True,
                 )
             )
-        fit_options = {k: v for k, v in self._routed_params("fit").items() if k != "callbacks"}
         # One call into TensorFlow per epoch: Python runs once, not per batch.
         self.model_.steps_per_execution = n_batches(X.shape[0], batch_size)
         try:

@@ -83,8 +83,6 @@ def _as_document_list(raw_documents):
             "MultiHotVectorizer expects an iterable of documents (strings, token "
             f"lists or word-index sequences), got {type(raw_documents).__name__}."
         )
-    if isinstance(raw_documents, np.ndarray) and raw_documents.ndim == 2:
-        return list(raw_documents)
     return list(raw_documents)
 
 
