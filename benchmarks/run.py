@@ -256,6 +256,30 @@ def tiny_worker(contender, n_fits, epochs, mode):
     return {"fit_seconds": statistics.median(times)}
 
 
+def vectorizer_worker(contender, n_documents, repeats):
+    """fit_transform time of the IMDB training reviews, median of repeats."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from skreg import MultiHotVectorizer
+    from skreg.datasets import load_imdb
+
+    if n_documents:
+        texts = [f"review {i} with some words<br />and more words {i % 97}" for i in range(n_documents)]
+    else:
+        texts = load_imdb("train").data
+    make = {
+        "skreg": lambda: MultiHotVectorizer(max_tokens=10_000),
+        "countvectorizer": lambda: CountVectorizer(binary=True, max_features=10_000,
+                                                   dtype=np.float32),  # fmt: skip
+    }[contender]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        X = make().fit_transform(texts)
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "shape": list(X.shape), "nnz": int(X.nnz)}
+
+
 def grid_worker(contender, data_path, epochs, cv):
     from sklearn.model_selection import GridSearchCV
 
@@ -288,17 +312,31 @@ def _cv_class(estimator, y):
     return type(check_cv(3, y, classifier=is_classifier(estimator))).__name__
 
 
+WORKERS = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker,
+           "vectorizer": vectorizer_worker}  # fmt: skip
+
+
 def run_worker(args):
     spec = json.loads(args.worker)
     kind = spec.pop("kind")
-    result = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker}[kind](**spec)
+    result = WORKERS[kind](**spec)
     print(json.dumps(result))
 
 
 # -- the driver ----------------------------------------------------------------------
 
 
+_INLINE = False  # --quick: run the workers in this process (a smoke run, no isolation)
+
+
 def in_process(spec, timeout=3600):
+    if _INLINE:
+        spec = dict(spec)
+        kind = spec.pop("kind")
+        try:
+            return WORKERS[kind](**spec)
+        except Exception as error:  # reported in the table like a failed process
+            return {"error": f"{type(error).__name__}: {error}"}
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(spec)],
         capture_output=True, text=True, timeout=timeout,
@@ -344,12 +382,14 @@ def main():
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--nets", default="16,1024", help="hidden widths of the training tables")
-    parser.add_argument("--sections", default="train,tiny,memory,grid",
-                        help="comma-separated subset of train,tiny,memory,grid")  # fmt: skip
+    parser.add_argument("--sections", default="vectorizer,train,tiny,memory,grid",
+                        help="comma-separated subset of vectorizer,train,tiny,memory,grid")  # fmt: skip
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
     sections = args.sections.split(",")
+    global _INLINE
+    _INLINE = args.quick
     lines = []
 
     def say(text=""):
@@ -374,7 +414,29 @@ def main():
     say(f"# Benchmarks{' (quick mode)' if args.quick else ''}\n")
     say(f"Machine: {machine_summary()}.  ")
     say(f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `python benchmarks/run.py"
-        f"{' --quick' if args.quick else ''}`; every row is a fresh process.\n")  # fmt: skip
+        f"{' --quick' if args.quick else ''}`; "
+        f"{'quick mode: all in one process, numbers not comparable' if args.quick else 'every row is a fresh process'}.\n")  # fmt: skip
+
+    if "vectorizer" in sections:
+        n_documents = 2000 if args.quick else 0
+        say("## Vectorizing: fit_transform of the "
+            + ("2,000 generated reviews" if args.quick else "25,000 IMDB training reviews")
+            + ", 10,000 words, median of 3\n")  # fmt: skip
+        say("| vectorizer | seconds | shape | non-zeros |")
+        say("|---|---|---|---|")
+        results = {c: in_process({"kind": "vectorizer", "contender": c,
+                                  "n_documents": n_documents, "repeats": 3})
+                   for c in ("skreg", "countvectorizer")}  # fmt: skip
+        for c, label in (("skreg", "skreg MultiHotVectorizer"),
+                         ("countvectorizer", "CountVectorizer(binary=True, max_features=10000)")):
+            r = results[c]
+            say(f"| {label} | {fmt(r.get('seconds'), '{:.2f}')} | {r.get('shape', r.get('error'))} "
+                f"| {r.get('nnz', '')} |")  # fmt: skip
+        if results["skreg"].get("seconds") and results["countvectorizer"].get("seconds"):
+            say(f"\nskreg / CountVectorizer time: "
+                f"{results['skreg']['seconds'] / results['countvectorizer']['seconds']:.2f}x "
+                "(skreg also strips HTML tags and ranks the vocabulary deterministically).")
+        say()
 
     if "train" in sections:
         say("## Training: seconds per epoch and memory\n")
