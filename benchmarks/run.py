@@ -347,21 +347,19 @@ def in_process(spec, timeout=3600):
 
 
 def machine_summary():
-    from skreg._tensorflow import keras  # the quiet TensorFlow import
+    from importlib.metadata import PackageNotFoundError, version
+
     import sklearn
 
-    versions = {"python": platform.python_version(), "numpy": np.__version__,
-                "scikit-learn": sklearn.__version__, "keras": keras.__version__}  # fmt: skip
-    for name in ("tensorflow", "scikeras"):
-        try:
-            from importlib.metadata import version
+    from skreg._tensorflow import keras, tf  # the quiet TensorFlow import
 
-            versions[name] = version(name if name != "tensorflow" else "tensorflow-cpu")
-        except Exception:
-            try:
-                versions[name] = version(name)
-            except Exception:
-                versions[name] = "not installed"
+    versions = {"python": platform.python_version(), "numpy": np.__version__,
+                "scikit-learn": sklearn.__version__, "keras": keras.__version__,
+                "tensorflow": tf.__version__}  # fmt: skip
+    try:
+        versions["scikeras"] = version("scikeras")
+    except PackageNotFoundError:
+        versions["scikeras"] = "not installed"
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

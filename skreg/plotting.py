@@ -62,6 +62,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     labels = labels or {}
+    n_epochs = 0
     for name, curve in curves.items():
         history = _history_of(curve)
         if metric not in history:
@@ -69,6 +70,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
                 f"The history of {name!r} has no {metric!r}; it has {sorted(history)}."
             )
         values = history[metric]
+        n_epochs = max(n_epochs, len(values))
         epochs = range(1, len(values) + 1)
         style = (
             {"marker": "+", "markersize": 9, "linestyle": "--", "color": "0.3"}
@@ -78,8 +80,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
         ax.plot(epochs, values, label=labels.get(name, name), **style)
     ax.set_xlabel("epoch")
     ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
-    ax.set_xticks(range(1, max(len(_history_of(c)[metric]) for c in curves.values()) + 1,
-                        2))  # fmt: skip
+    ax.set_xticks(range(1, n_epochs + 1, 2))
     ax.grid(alpha=0.3)
     ax.legend()
     if title:

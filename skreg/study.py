@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
 
 from .datasets import load_imdb
+from .text import MultiHotVectorizer
 
 __all__ = ["VARIANTS", "run_search", "run_study"]
 
@@ -71,8 +72,6 @@ def load_study_data(dataset="imdb", *, validation="test", quick=False, data_home
     data : Bunch
         ``X_train, y_train, X_val, y_val`` and ``description``.
     """
-    from .text import MultiHotVectorizer
-
     if validation not in ("test", "holdout"):
         raise ValueError(f"validation must be 'test' or 'holdout', got {validation!r}.")
     if dataset == "imdb":
@@ -238,7 +237,6 @@ def run_search(
         ``search`` (the fitted GridSearchCV) and ``settings``.
     """
     from .mlp import RegularizedMLPClassifier
-    from .text import MultiHotVectorizer
 
     param_grid = dict(DEFAULT_SEARCH_GRID if param_grid is None else param_grid)
     if quick and param_grid == DEFAULT_SEARCH_GRID:
