@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid")
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp"]
 LABELS = {
     "skreg_sparse": "skreg (sparse)",
@@ -241,11 +242,17 @@ def tiny_worker(contender, n_fits, epochs, mode):
         raise ValueError(contender)
 
     fit()  # warm-up: imports and first-use costs are not per fit
-    if mode == "memory":
+    if mode in ("memory", "memory_collected"):
+        # "memory" is a plain loop, as a grid search runs: a Keras model is
+        # cyclic garbage, freed when Python's cycle collector next runs, so RSS
+        # includes the models not collected yet. "memory_collected" collects
+        # after each fit: what stays there is what fits retain.
         gc.collect()
         before = current_rss_mb()
         for _ in range(n_fits):
             fit()
+            if mode == "memory_collected":
+                gc.collect()
         gc.collect()
         return {"growth_mb_per_fit": (current_rss_mb() - before) / n_fits}
     times = []
@@ -386,38 +393,56 @@ def main():
     if args.worker:
         return run_worker(args)
     sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     global _INLINE
     _INLINE = args.quick
-    lines = []
+    blocks = {}  # section name -> its lines, spliced into BENCHMARKS.md by name
+    current = "header"
 
     def say(text=""):
         print(text, flush=True)
-        lines.append(text)
+        blocks.setdefault(current, []).append(text)
+
+    def heading(text):
+        say(text)
+        say(run_line + "\n")
+
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    if set(sections) != set(SECTIONS):
+        command += f" --sections {args.sections}"
+    run_line = (f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `{command}`; "
+                + ("quick mode: all in one process, numbers not comparable." if args.quick
+                   else "every row is a fresh process."))  # fmt: skip
 
     tmp = Path(tempfile.mkdtemp(prefix="skreg-bench-"))
     datasets = {}
     if args.quick:
-        datasets["synthetic (1,000 x 1,000)"] = synthetic_sparse(1000, 500, 1000, 30)
+        datasets["synthetic (1,000 x 1,000)"] = lambda: synthetic_sparse(1000, 500, 1000, 30)
         nets, epochs, tiny_fits, memory_fits, grid_epochs = [16], 2, 1, 2, 1
     else:
-        datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot()
-        datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = synthetic_sparse(25_000, 25_000, 10_000, 135)
+        datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot
+        datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = lambda: synthetic_sparse(
+            25_000, 25_000, 10_000, 135
+        )
         nets = [int(units) for units in args.nets.split(",")]
         epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 30, 4
     paths = {}
-    for name, data in datasets.items():
-        paths[name] = tmp / f"{len(paths)}.npz"
-        save_data(paths[name], *data)
+    if {"train", "grid"} & set(sections):  # only these read the data sets
+        for name, make in datasets.items():
+            paths[name] = tmp / f"{len(paths)}.npz"
+            save_data(paths[name], *make())
 
     say(f"# Benchmarks{' (quick mode)' if args.quick else ''}\n")
     say(f"Machine: {machine_summary()}.  ")
-    say(f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `python benchmarks/run.py"
-        f"{' --quick' if args.quick else ''}`; "
-        f"{'quick mode: all in one process, numbers not comparable' if args.quick else 'every row is a fresh process'}.\n")  # fmt: skip
+    say("Each section below says when and with which command it was last run; "
+        "`--sections` re-runs some and leaves the others in place.\n")  # fmt: skip
 
     if "vectorizer" in sections:
+        current = "vectorizer"
         n_documents = 2000 if args.quick else 0
-        say("## Vectorizing: fit_transform of the "
+        heading("## Vectorizing: fit_transform of the "
             + ("2,000 generated reviews" if args.quick else "25,000 IMDB training reviews")
             + ", 10,000 words, median of 3\n")  # fmt: skip
         say("| vectorizer | seconds | shape | non-zeros |")
@@ -437,7 +462,8 @@ def main():
         say()
 
     if "train" in sections:
-        say("## Training: seconds per epoch and memory\n")
+        current = "train"
+        heading("## Training: seconds per epoch and memory\n")
         say("Median epoch time over epochs 2+; fit = whole fit incl. set-up; predict = the "
             "held-out half; peak RSS of the process (incl. the data); accuracy on the held-out half. "
             "rmsprop, batch 512 (sklearn: adam).\n")  # fmt: skip
@@ -475,7 +501,8 @@ def main():
                 say()
 
     if "tiny" in sections:
-        say("## Fixed cost of one fit (300 x 20, 16-16, 10 epochs of batch 32)\n")
+        current = "tiny"
+        heading("## Fixed cost of one fit (300 x 20, 16-16, 10 epochs of batch 32)\n")
         say(f"Median of {tiny_fits} fits after a warm-up fit, each a new estimator; includes predict.\n")
         say("| contender | s per fit | vs raw Keras |")
         say("|---|---|---|")
@@ -489,18 +516,28 @@ def main():
         say()
 
     if "memory" in sections:
-        say(f"## Memory growth over {memory_fits} consecutive fits (300 x 20)\n")
-        say("| contender | MB per fit |")
-        say("|---|---|")
+        current = "memory"
+        heading(f"## Memory growth over {memory_fits} consecutive fits (300 x 20)\n")
+        say("RSS growth per fit after a warm-up fit; each fit is a new estimator (model) on "
+            "300 x 20, 2 epochs, then predict. *Plain loop*: fits back to back, as in a grid "
+            "search, one gc.collect() at the end. *Collected*: gc.collect() after every fit, "
+            "so only what fits retain remains (a separate process).\n")  # fmt: skip
+        say("| contender | MB per fit, plain loop | MB per fit, collected |")
+        say("|---|---|---|")
         for c in ("skreg", "keras", "scikeras"):
-            r = in_process({"kind": "tiny", "contender": c, "n_fits": memory_fits, "epochs": 2,
-                            "mode": "memory"})  # fmt: skip
-            say(f"| {c} | {fmt(r.get('growth_mb_per_fit'), '{:.2f}')} |")
+            plain, collected = (
+                in_process({"kind": "tiny", "contender": c, "n_fits": memory_fits, "epochs": 2,
+                            "mode": mode})  # fmt: skip
+                for mode in ("memory", "memory_collected")
+            )
+            say(f"| {c} | {fmt(plain.get('growth_mb_per_fit'), '{:.2f}')} "
+                f"| {fmt(collected.get('growth_mb_per_fit'), '{:.2f}')} |")
         say()
 
     if "grid" in sections:
+        current = "grid"
         name, path = next(iter(paths.items()))
-        say(f"## GridSearchCV: 4 values of l2 x 3 folds, {name}, {grid_epochs} epochs of batch 512\n")
+        heading(f"## GridSearchCV: 4 values of l2 x 3 folds, {name}, {grid_epochs} epochs of batch 512\n")
         say("| contender | wall s | best CV accuracy | CV splitter chosen |")
         say("|---|---|---|---|")
         for c in ("skreg", "scikeras"):
@@ -511,8 +548,25 @@ def main():
         say()
 
     if not args.no_write:
-        Path(args.output).write_text("\n".join(lines) + "\n")
-        print(f"wrote {args.output}")
+        output = Path(args.output)
+        old = output.read_text() if output.exists() and not args.quick else ""
+        output.write_text(splice_sections(old, blocks))
+        print(f"wrote {output}")
+
+
+def splice_sections(old_text, blocks):
+    """old_text with each named block replaced (or appended); text outside
+    the markers, such as hand-written notes, is kept."""
+    text = old_text
+    for name, block_lines in blocks.items():
+        block = f"<!-- begin {name} -->\n" + "\n".join(block_lines).rstrip() + f"\n<!-- end {name} -->\n"
+        begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->\n"
+        if begin in text and end in text:
+            start = text.index(begin)
+            text = text[:start] + block + text[text.index(end, start) + len(end):]
+        else:
+            text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + block
+    return text
 
 
 if __name__ == "__main__":

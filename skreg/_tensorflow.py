@@ -11,8 +11,9 @@ import logging
 import os
 import sys
 import tempfile
+import weakref
 
-__all__ = ["keras", "tf"]
+__all__ = ["gradients_released_with", "keras", "tf"]
 
 # A user who set these explicitly keeps their choice.
 _USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
@@ -66,6 +67,7 @@ else:
         tf.constant(0)
 
 import keras  # noqa: E402
+from tensorflow.python.framework import ops as _framework_ops  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -75,3 +77,34 @@ if keras.backend.backend() != "tensorflow":
     )
 
 tf.get_logger().addFilter(_DropRetracingWarnings())
+
+
+@contextlib.contextmanager
+def gradients_released_with(owner):
+    """Tie the custom gradients registered inside this block to ``owner``.
+
+    Each time TensorFlow traces a ``tf.custom_gradient`` (Keras' train step
+    has one, from the distribution all-reduce of the gradients; so does
+    :class:`skreg.network.SparseInputDense` on wide layers), it adds an
+    entry to its process-wide gradient registry that holds the traced graph
+    and is never removed: ~2 MB that every fit leaves behind. The entries
+    are only read while that trace is built, so skreg unregisters those made
+    during the block once ``owner`` (the Keras model, whose functions hold
+    the traces) is garbage-collected.
+    """
+    registry = getattr(getattr(_framework_ops, "_gradient_registry", None), "_registry", None)
+    if not isinstance(registry, dict):  # a TensorFlow whose internals moved
+        yield
+        return
+    before = set(list(registry))
+    try:
+        yield
+    finally:
+        made = [key for key in list(registry) if key not in before and key.startswith("CustomGradient-")]
+        if made:
+            weakref.finalize(owner, _unregister_gradients, registry, made)
+
+
+def _unregister_gradients(registry, keys):
+    for key in keys:
+        registry.pop(key, None)

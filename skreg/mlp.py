@@ -21,7 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from ._batching import make_dataset, n_batches
-from ._tensorflow import keras, tf
+from ._tensorflow import gradients_released_with, keras, tf
 from .network import build_mlp
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
@@ -237,6 +237,10 @@ class _BaseRegularizedMLP(BaseEstimator):
             metrics=self._keras_metrics(),
             **self._routed_params("compile"),
         )
+        # Create the optimizer's slot variables now, eagerly: created inside the
+        # first traced train step, each one leaves two tf.cond branch functions
+        # in TensorFlow's eager context that no later fit or gc ever frees.
+        optimizer.build(model.trainable_variables)
         return model
 
     def _validate_X(self, X, reset):
@@ -323,15 +327,16 @@ class _BaseRegularizedMLP(BaseEstimator):
         # One call into TensorFlow per epoch: Python runs once, not per batch.
         self.model_.steps_per_execution = n_batches(X.shape[0], batch_size)
         try:
-            history = self.model_.fit(
-                train,
-                epochs=epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                shuffle=False,  # the dataset shuffles itself
-                verbose=self.verbose,
-                **fit_options,
-            )
+            with gradients_released_with(self.model_):
+                history = self.model_.fit(
+                    train,
+                    epochs=epochs,
+                    validation_data=validation,
+                    callbacks=callbacks,
+                    shuffle=False,  # the dataset shuffles itself
+                    verbose=self.verbose,
+                    **fit_options,
+                )
         except tf.errors.OpError as error:
             raise RuntimeError(
                 f"TensorFlow failed while training {type(self).__name__}: "
@@ -394,7 +399,8 @@ class _BaseRegularizedMLP(BaseEstimator):
         X = self._validate_X(X, reset=False)
         data = make_dataset(X, batch_size=_PREDICT_BATCH_SIZE)
         try:
-            outputs = self.model_.predict(data, verbose=0)
+            with gradients_released_with(self.model_):
+                outputs = self.model_.predict(data, verbose=0)
         except tf.errors.OpError as error:
             raise RuntimeError(
                 f"TensorFlow failed while predicting: {error.message.strip().splitlines()[0]}"

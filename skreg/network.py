@@ -68,8 +68,8 @@ class SparseInputDense(keras.layers.Dense):
     On dense input it is exactly ``keras.layers.Dense``. On a
     ``tf.SparseTensor`` it avoids Keras' generic sparse path
     (``fill_empty_rows`` plus ``embedding_lookup_sparse``), which dominates
-    the time of a training step on multi-hot text. Input that is not
-    multi-hot (values other than 1) takes ``tf.sparse.sparse_dense_matmul``.
+    the time of a training step on multi-hot text. Stored values other
+    than 1 are added through ``tf.sparse.sparse_dense_matmul``.
     """
 
     def call(self, inputs, training=None):
@@ -77,10 +77,14 @@ class SparseInputDense(keras.layers.Dense):
             return super().call(inputs, training=training)
         kernel = tf.convert_to_tensor(self.kernel)
         if self.units >= _SEGMENT_SUM_MIN_UNITS:
-            outputs = tf.cond(
-                tf.reduce_all(tf.equal(inputs.values, 1)),
-                lambda: _multi_hot_matmul(inputs, kernel),
-                lambda: tf.sparse.sparse_dense_matmul(inputs, kernel),
+            # x @ k = pattern(x) @ k + (x - pattern(x)) @ k, the second term
+            # over the stored values that are not 1 only: none on multi-hot
+            # text. Branch-free on purpose: a tf.cond here leaves its branch
+            # functions in TensorFlow's eager context after every fit.
+            not_one = tf.sparse.retain(inputs, tf.not_equal(inputs.values, 1))
+            excess = tf.SparseTensor(not_one.indices, not_one.values - 1, not_one.dense_shape)
+            outputs = _multi_hot_matmul(inputs, kernel) + tf.sparse.sparse_dense_matmul(
+                excess, kernel
             )
         else:
             outputs = tf.sparse.sparse_dense_matmul(inputs, kernel)

@@ -23,3 +23,24 @@ def test_benchmark_quick_mode_runs_every_contender(tmp_path):
                   "sklearn MLPClassifier (CSR)", "StratifiedKFold", "MB per fit",
                   "skreg MultiHotVectorizer"):  # fmt: skip
         assert label in table
+
+
+def _load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("skreg_benchmarks_run", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rerunning_one_section_keeps_the_others_and_the_notes():
+    splice = _load_script().splice_sections
+    first = splice("", {"header": ["# B"], "tiny": ["## tiny", "0.9 s"], "memory": ["## memory", "6 MB"]})
+    with_notes = first + "\nHand-written notes.\n"
+    again = splice(with_notes, {"header": ["# B"], "memory": ["## memory", "0.1 MB"]})
+    assert "0.1 MB" in again and "6 MB" not in again
+    assert "0.9 s" in again and again.endswith("Hand-written notes.\n")
+    assert again.index("## tiny") < again.index("## memory") < again.index("Hand-written")
+    new_section = splice(again, {"grid": ["## grid"]})
+    assert new_section.startswith(again.rstrip("\n")) and "## grid" in new_section
