@@ -100,7 +100,10 @@ def gradients_released_with(owner):
     try:
         yield
     finally:
-        made = [key for key in list(registry) if key not in before and key.startswith("CustomGradient-")]
+        made = [
+            key for key in list(registry)
+            if key not in before and key.startswith("CustomGradient-")
+        ]  # fmt: skip
         if made:
             weakref.finalize(owner, _unregister_gradients, registry, made)
 

@@ -36,7 +36,8 @@ def _load_script():
 
 def test_rerunning_one_section_keeps_the_others_and_the_notes():
     splice = _load_script().splice_sections
-    first = splice("", {"header": ["# B"], "tiny": ["## tiny", "0.9 s"], "memory": ["## memory", "6 MB"]})
+    blocks = {"header": ["# B"], "tiny": ["## tiny", "0.9 s"], "memory": ["## memory", "6 MB"]}
+    first = splice("", blocks)
     with_notes = first + "\nHand-written notes.\n"
     again = splice(with_notes, {"header": ["# B"], "memory": ["## memory", "0.1 MB"]})
     assert "0.1 MB" in again and "6 MB" not in again

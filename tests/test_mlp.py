@@ -110,7 +110,10 @@ def test_sparse_first_layer_matches_dense_math(units, values, traced):
     eagerly and inside a tf.function."""
     rng = np.random.RandomState(0)
     X = sp.random(64, 300, density=0.05, random_state=rng, format="csr", dtype=np.float32)
-    X.data[:] = 1.0 if values == "multi-hot" else np.where(rng.rand(X.nnz) < 0.5, 1.0, rng.randn(X.nnz))
+    if values == "multi-hot":
+        X.data[:] = 1.0
+    else:
+        X.data[:] = np.where(rng.rand(X.nnz) < 0.5, 1.0, rng.randn(X.nnz))
     X.sort_indices()
     model = build_mlp(300, 1, hidden_layer_sizes=(units,), sparse_input=True, random_state=0)
     layer = model.get_layer("dense_0")
