@@ -22,19 +22,26 @@ __all__ = ["SparseInputDense", "build_mlp"]
 _SEGMENT_SUM_MIN_UNITS = 64
 
 
-def _multi_hot_matmul(x, kernel):
-    """``x @ kernel`` for a SparseTensor ``x`` whose stored values are all 1.
+def _segment_sum_matmul(x, kernel):
+    """``x @ kernel`` for a SparseTensor ``x``, in fused gather-and-sum kernels.
 
-    Both directions are fused gather-and-sum kernels whose cost scales with
-    the number of non-zeros, not with the input width: the forward pass sums
-    the kernel rows each sample switches on, and the gradient with respect
-    to the kernel sums the output gradients of the samples that switch each
-    row on (``x.T @ dout``), which TensorFlow would otherwise compute through
-    a scatter that is several times slower.
+    Both directions cost in proportion to the non-zeros, not to the input
+    width: the forward pass sums the kernel rows each sample switches on,
+    and the gradient with respect to the kernel sums the output gradients of
+    the samples that switch each row on (``x.T @ dout``), which TensorFlow
+    would otherwise compute through a scatter that is several times slower.
+    The sums treat every stored value as 1; values other than 1 (none on
+    multi-hot text) add their excess over 1 through a gather and a scatter
+    over just those entries. No branch on the values: a tf.cond here would
+    leave its branch functions in TensorFlow's eager context after each fit.
     """
     rows = tf.cast(x.indices[:, 0], tf.int32)
     cols = x.indices[:, 1]
     n_rows = tf.cast(x.dense_shape[0], tf.int32)
+    not_one = tf.where(tf.not_equal(x.values, 1))[:, 0]
+    excess = tf.gather(x.values, not_one)[:, None] - 1
+    excess_rows = tf.gather(rows, not_one)
+    excess_cols = tf.gather(cols, not_one)
 
     @tf.custom_gradient
     def matmul(k):
@@ -48,14 +55,20 @@ def _multi_hot_matmul(x, kernel):
                     tf.reverse(x.dense_shape, [0]),
                 )
             )
-            return tf.sparse.segment_sum(
+            d_kernel = tf.sparse.segment_sum(
                 dout,
                 tf.cast(by_column.indices[:, 1], tf.int32),
                 tf.cast(by_column.indices[:, 0], tf.int32),
                 num_segments=tf.shape(k)[0],
             )
+            return tf.tensor_scatter_nd_add(
+                d_kernel, excess_cols[:, None], tf.gather(dout, excess_rows) * excess
+            )
 
         out = tf.sparse.segment_sum(k, cols, rows, num_segments=n_rows)
+        out += tf.math.unsorted_segment_sum(
+            tf.gather(k, excess_cols) * excess, excess_rows, num_segments=n_rows
+        )
         return out, grad
 
     return matmul(kernel)
@@ -68,8 +81,7 @@ class SparseInputDense(keras.layers.Dense):
     On dense input it is exactly ``keras.layers.Dense``. On a
     ``tf.SparseTensor`` it avoids Keras' generic sparse path
     (``fill_empty_rows`` plus ``embedding_lookup_sparse``), which dominates
-    the time of a training step on multi-hot text. Stored values other
-    than 1 are added through ``tf.sparse.sparse_dense_matmul``.
+    the time of a training step on multi-hot text.
     """
 
     def call(self, inputs, training=None):
@@ -77,15 +89,7 @@ class SparseInputDense(keras.layers.Dense):
             return super().call(inputs, training=training)
         kernel = tf.convert_to_tensor(self.kernel)
         if self.units >= _SEGMENT_SUM_MIN_UNITS:
-            # x @ k = pattern(x) @ k + (x - pattern(x)) @ k, the second term
-            # over the stored values that are not 1 only: none on multi-hot
-            # text. Branch-free on purpose: a tf.cond here leaves its branch
-            # functions in TensorFlow's eager context after every fit.
-            not_one = tf.sparse.retain(inputs, tf.not_equal(inputs.values, 1))
-            excess = tf.SparseTensor(not_one.indices, not_one.values - 1, not_one.dense_shape)
-            outputs = _multi_hot_matmul(inputs, kernel) + tf.sparse.sparse_dense_matmul(
-                excess, kernel
-            )
+            outputs = _segment_sum_matmul(inputs, kernel)
         else:
             outputs = tf.sparse.sparse_dense_matmul(inputs, kernel)
         if self.use_bias:
