@@ -412,6 +412,8 @@ def main():
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     if set(sections) != set(SECTIONS):
         command += f" --sections {args.sections}"
+    if args.nets != parser.get_default("nets") and "train" in sections:
+        command += f" --nets {args.nets}"
     run_line = (f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `{command}`; "
                 + ("quick mode: all in one process, numbers not comparable." if args.quick
                    else "every row is a fresh process."))  # fmt: skip
