@@ -17,16 +17,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
-
-def imdb_train():
-    from skreg import MultiHotVectorizer
-    from skreg.datasets import load_imdb
-
-    train = load_imdb("train")
-    X = MultiHotVectorizer(max_tokens=10_000).fit_transform(train.data)
-    return X, np.asarray(train.target, dtype=np.float32)
+from run import epoch_timer, imdb_multi_hot  # benchmarks/run.py, this script's folder
 
 
 def measure(part, epochs=6, batch_size=512):
@@ -34,9 +25,9 @@ def measure(part, epochs=6, batch_size=512):
     from skreg._tensorflow import keras, tf
     from skreg.network import build_mlp
 
-    X, y = imdb_train()
+    X, y, _, _ = imdb_multi_hot()
+    y = y.astype("float32")
     data = make_dataset(X, y, batch_size=batch_size, shuffle=True, seed=0)
-    times = []
     if part == "data":
 
         @tf.function
@@ -46,6 +37,7 @@ def measure(part, epochs=6, batch_size=512):
                 total += tf.shape(x_batch.indices, out_type=tf.int64)[0]
             return total
 
+        times = []
         for _ in range(epochs):
             start = time.perf_counter()
             consume(data).numpy()
@@ -60,15 +52,9 @@ def measure(part, epochs=6, batch_size=512):
                   steps_per_execution=n_batches(X.shape[0], batch_size))  # fmt: skip
     model.optimizer.build(model.trainable_variables)
 
-    class EpochTimes(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
-    model.fit(data, epochs=epochs, verbose=0, callbacks=[EpochTimes()])
-    return statistics.median(times[1:])
+    timer = epoch_timer()
+    model.fit(data, epochs=epochs, verbose=0, callbacks=[timer])
+    return statistics.median(timer.times[1:])
 
 
 def main():

@@ -96,7 +96,7 @@ def gradients_released_with(owner):
     if not isinstance(registry, dict):  # a TensorFlow whose internals moved
         yield
         return
-    before = set(list(registry))
+    before = set(registry)
     try:
         yield
     finally:
