@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
 
 from ._batching import make_dataset, n_batches
 from ._tensorflow import gradients_released_with, keras, tf
+from ._optimizers import fused_optimizer_class
 from .network import build_mlp
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
@@ -214,7 +215,8 @@ class _BaseRegularizedMLP(BaseEstimator):
         config = {**config, **self._routed_params("optimizer")}
         if self.learning_rate is not None:
             config["learning_rate"] = self.learning_rate
-        return optimizer_class(**config)
+        # Same optimizer, same config; RMSprop and Adam update in fused kernels.
+        return fused_optimizer_class(optimizer_class)(**config)
 
     def _initialize_model(self, n_features_in, seed, optimizer):
         model = build_mlp(
