@@ -3,7 +3,7 @@
 Every measurement runs in a fresh Python process (``--worker``), so that peak
 memory and one-off costs (imports, tracing) are each contender's own.
 
-    python benchmarks/run.py            # the full suite (~20 minutes on 2 cores)
+    python benchmarks/run.py            # the full suite (~35 minutes on 2 cores)
     python benchmarks/run.py --quick    # tiny data, every contender: a smoke run
 
 Contenders, on the same data, network, optimizer (rmsprop; adam for
@@ -137,7 +137,7 @@ def epoch_timer():
     return EpochTimer()
 
 
-def train_worker(contender, data_path, units, epochs, batch_size):
+def train_worker(contender, data_path, units, epochs, batch_size, seed=0):
     X, y, X_test, y_test = load_data(data_path)
     hidden = (units, units)
     epoch_times = []
@@ -149,13 +149,16 @@ def train_worker(contender, data_path, units, epochs, batch_size):
             X, X_test = X.toarray(), X_test.toarray()
         timer = epoch_timer()
         model = RegularizedMLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size,
-                                         epochs=epochs, random_state=0, fit__callbacks=[timer])  # fmt: skip
+                                         epochs=epochs, random_state=seed, fit__callbacks=[timer])  # fmt: skip
         model.fit(X, y)
         epoch_times = timer.times
         predict = model.predict
     elif contender == "keras_dense":
         # The book: float arrays from vectorize_sequences, Sequential model, fit.
+        from skreg._tensorflow import keras
+
         X, X_test = X.toarray(), X_test.toarray()
+        keras.utils.set_random_seed(seed)  # this worker process's own global seed
         model = keras_book_model(X.shape[1], units)
         timer = epoch_timer()
         model.fit(X, y.astype(np.float32), batch_size=batch_size, epochs=epochs, verbose=0,
@@ -173,14 +176,14 @@ def train_worker(contender, data_path, units, epochs, batch_size):
         model = KerasClassifier(model=build_mlp, hidden_layer_sizes=hidden, sparse_input=True,
                                 loss="binary_crossentropy", optimizer="rmsprop",
                                 batch_size=batch_size, epochs=epochs, verbose=0,
-                                callbacks=[timer], random_state=0)  # fmt: skip
+                                callbacks=[timer], random_state=seed)  # fmt: skip
         model.fit(X, y)
         epoch_times = timer.times
         predict = model.predict
     elif contender == "sklearn_mlp":
         from sklearn.neural_network import MLPClassifier
 
-        model = MLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size, random_state=0)
+        model = MLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size, random_state=seed)
         for _ in range(epochs):
             epoch_start = time.perf_counter()
             model.partial_fit(X, y, classes=[0, 1])
@@ -376,6 +379,17 @@ def machine_summary():
     return f"{os.cpu_count()} cores ({cpu}); " + ", ".join(f"{k} {v}" for k, v in versions.items())
 
 
+def median_result(results):
+    """One row from the results of several processes: each number's median."""
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return results[0]
+    row = {key: statistics.median(r[key] for r in ok) for key in ok[0]}
+    row["epoch_seconds_all"] = [r["epoch_seconds"] for r in ok]
+    row["val_accuracy_all"] = [r["val_accuracy"] for r in ok]
+    return row
+
+
 def fmt(value, pattern):
     return "error" if value is None else pattern.format(value)
 
@@ -387,6 +401,8 @@ def main():
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--nets", default="16,1024", help="hidden widths of the training tables")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="processes (seeds 0, 1, ...) per contender for networks up to 64 wide")
     parser.add_argument("--sections", default="vectorizer,train,tiny,memory,grid",
                         help="comma-separated subset of vectorizer,train,tiny,memory,grid")  # fmt: skip
     args = parser.parse_args()
@@ -398,6 +414,7 @@ def main():
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     global _INLINE
     _INLINE = args.quick
+    repeats = 1 if args.quick else args.repeats
     blocks = {}  # section name -> its lines, spliced into BENCHMARKS.md by name
     current = "header"
 
@@ -414,6 +431,8 @@ def main():
         command += f" --sections {args.sections}"
     if args.nets != parser.get_default("nets") and "train" in sections:
         command += f" --nets {args.nets}"
+    if args.repeats != parser.get_default("repeats") and "train" in sections:
+        command += f" --repeats {args.repeats}"
     run_line = (f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, `{command}`; "
                 + ("quick mode: all in one process, numbers not comparable." if args.quick
                    else "every row is a fresh process."))  # fmt: skip
@@ -469,21 +488,32 @@ def main():
         say("Median epoch time over epochs 2+; fit = whole fit incl. set-up; predict = the "
             "held-out half; peak RSS of the process (incl. the data); accuracy on the held-out half. "
             "rmsprop, batch 512 (sklearn: adam).\n")  # fmt: skip
+        say(f"Networks up to 64 wide: {repeats} processes per contender with seeds 0-{repeats - 1}, "
+            "run in turn (contender by contender, then again), so that the machine's drift "
+            "reaches all alike; each cell is the median over them, s/epoch also shows their "
+            "range. Wider networks: one process, seed 0.\n")  # fmt: skip
         for units in nets:
             n_epochs = epochs if units <= 64 else max(2, epochs - 2)
+            n_runs = repeats if units <= 64 else 1
             for name, path in paths.items():
                 say(f"### {units}-{units} network, {name}, {n_epochs} epochs\n")
                 say("| contender | s/epoch | fit s | predict s | peak RSS MB | accuracy |")
                 say("|---|---|---|---|---|---|")
+                runs = {contender: [] for contender in CONTENDERS}
+                for seed in range(n_runs):
+                    for contender in CONTENDERS:
+                        runs[contender].append(in_process({"kind": "train", "contender": contender,
+                            "data_path": str(path), "units": units, "epochs": n_epochs,
+                            "batch_size": 512, "seed": seed}))  # fmt: skip
                 rows = {}
                 for contender in CONTENDERS:
-                    rows[contender] = r = in_process({"kind": "train", "contender": contender,
-                        "data_path": str(path), "units": units, "epochs": n_epochs,
-                        "batch_size": 512})  # fmt: skip
+                    rows[contender] = r = median_result(runs[contender])
                     if "error" in r:
                         say(f"| {LABELS[contender]} | error: {r['error'][:80]} | | | | |")
                         continue
-                    say(f"| {LABELS[contender]} | {r['epoch_seconds']:.3f} | {r['fit_seconds']:.1f} | "
+                    spread = (f" ({min(r['epoch_seconds_all']):.3f}-{max(r['epoch_seconds_all']):.3f})"
+                              if n_runs > 1 else "")  # fmt: skip
+                    say(f"| {LABELS[contender]} | {r['epoch_seconds']:.3f}{spread} | {r['fit_seconds']:.1f} | "
                         f"{r['predict_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['val_accuracy']:.4f} |")
                 ours = rows["skreg_sparse"].get("epoch_seconds")
                 ratios = []
@@ -499,7 +529,11 @@ def main():
                         f"{rows['skreg_sparse']['peak_rss_mb'] / dense_rss:.2f}.  ")
                 if rows["keras_dense"].get("val_accuracy") and rows["skreg_sparse"].get("val_accuracy"):
                     say(f"Accuracy skreg (sparse) - raw Keras (dense): "
-                        f"{rows['skreg_sparse']['val_accuracy'] - rows['keras_dense']['val_accuracy']:+.4f}.")
+                        f"{rows['skreg_sparse']['val_accuracy'] - rows['keras_dense']['val_accuracy']:+.4f}"
+                        + (f" (accuracies over seeds: skreg "
+                           f"{', '.join(f'{a:.4f}' for a in rows['skreg_sparse']['val_accuracy_all'])}; "
+                           f"raw Keras {', '.join(f'{a:.4f}' for a in rows['keras_dense']['val_accuracy_all'])})"
+                           if n_runs > 1 else "") + ".")  # fmt: skip
                 say()
 
     if "tiny" in sections:
