@@ -216,7 +216,9 @@ class _BaseRegularizedMLP(BaseEstimator):
         if self.learning_rate is not None:
             config["learning_rate"] = self.learning_rate
         # Same optimizer, same config; RMSprop and Adam update in fused kernels.
-        return fused_optimizer_class(optimizer_class)(**config)
+        # from_config, not the constructor: it rebuilds a learning-rate schedule
+        # that get_config() wrote out as a dict.
+        return fused_optimizer_class(optimizer_class).from_config(config)
 
     def _initialize_model(self, n_features_in, seed, optimizer):
         model = build_mlp(

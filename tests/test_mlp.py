@@ -248,6 +248,16 @@ def test_routed_optimizer_parameters_reach_keras(binary_data):
     assert clone(clf).get_params()["optimizer__momentum"] == 0.8
 
 
+def test_an_optimizer_with_a_learning_rate_schedule_is_copied_with_it(binary_data):
+    X, y = binary_data
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.5)
+    clf = RegularizedMLPClassifier(optimizer=keras.optimizers.Adam(learning_rate=schedule),
+                                   epochs=2, random_state=0).fit(X, y)  # fmt: skip
+    written_out = keras.optimizers.Adam(learning_rate=schedule).get_config()["learning_rate"]
+    assert clf.model_.optimizer.get_config()["learning_rate"] == written_out
+    assert float(clf.model_.optimizer.learning_rate) < 0.01  # it decayed while training
+
+
 def test_user_optimizer_instance_is_copied_not_used(binary_data):
     X, y = binary_data
     optimizer = keras.optimizers.Adam(learning_rate=0.01)
