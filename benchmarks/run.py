@@ -488,10 +488,11 @@ def main():
         say("Median epoch time over epochs 2+; fit = whole fit incl. set-up; predict = the "
             "held-out half; peak RSS of the process (incl. the data); accuracy on the held-out half. "
             "rmsprop, batch 512 (sklearn: adam).\n")  # fmt: skip
-        say(f"Networks up to 64 wide: {repeats} processes per contender with seeds 0-{repeats - 1}, "
-            "run in turn (contender by contender, then again), so that the machine's drift "
-            "reaches all alike; each cell is the median over them, s/epoch also shows their "
-            "range. Wider networks: one process, seed 0.\n")  # fmt: skip
+        if repeats > 1:
+            say(f"Networks up to 64 wide: {repeats} processes per contender with seeds "
+                f"0-{repeats - 1}, run in turn (contender by contender, then again), so that the "
+                "machine's drift reaches all alike; each cell is the median over them, s/epoch "
+                "also shows their range. Wider networks: one process, seed 0.\n")  # fmt: skip
         for units in nets:
             n_epochs = epochs if units <= 64 else max(2, epochs - 2)
             n_runs = repeats if units <= 64 else 1
@@ -527,13 +528,15 @@ def main():
                 if ours and dense_rss:
                     say(f"Peak RSS skreg (sparse) / raw Keras (dense): "
                         f"{rows['skreg_sparse']['peak_rss_mb'] / dense_rss:.2f}.  ")
-                if rows["keras_dense"].get("val_accuracy") and rows["skreg_sparse"].get("val_accuracy"):
+                ours_acc, theirs_acc = rows["skreg_sparse"], rows["keras_dense"]
+                if ours_acc.get("val_accuracy") and theirs_acc.get("val_accuracy"):
+                    per_seed = "; ".join(
+                        f"{label} " + ", ".join(f"{a:.4f}" for a in r["val_accuracy_all"])
+                        for label, r in (("skreg", ours_acc), ("raw Keras", theirs_acc))
+                    )
                     say(f"Accuracy skreg (sparse) - raw Keras (dense): "
-                        f"{rows['skreg_sparse']['val_accuracy'] - rows['keras_dense']['val_accuracy']:+.4f}"
-                        + (f" (accuracies over seeds: skreg "
-                           f"{', '.join(f'{a:.4f}' for a in rows['skreg_sparse']['val_accuracy_all'])}; "
-                           f"raw Keras {', '.join(f'{a:.4f}' for a in rows['keras_dense']['val_accuracy_all'])})"
-                           if n_runs > 1 else "") + ".")  # fmt: skip
+                        f"{ours_acc['val_accuracy'] - theirs_acc['val_accuracy']:+.4f}"
+                        + (f" (accuracies over seeds: {per_seed})" if n_runs > 1 else "") + ".")  # fmt: skip
                 say()
 
     if "tiny" in sections:
