@@ -1,5 +1,7 @@
 """Regularized multi-layer perceptrons as scikit-learn estimators."""
 
+import contextlib
+import copy
 import difflib
 import inspect
 import numbers
@@ -21,6 +23,7 @@ from sklearn.utils.validation import (
 )
 
 from ._batching import make_dataset, n_batches
+from ._inference import predict_float64
 from ._tensorflow import gradients_released_with, keras, tf
 from ._optimizers import fused_optimizer_class
 from .network import build_mlp
@@ -277,6 +280,17 @@ class _BaseRegularizedMLP(BaseEstimator):
         return min(self.batch_size, n_samples)
 
     def _fit(self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None):
+        # A fit that does not complete (bad input, divergence, Ctrl-C) leaves
+        # the estimator as it was, so that it never mixes two fits' state.
+        with _rolled_back_on_failure(self, keep_weights=incremental):
+            return self._fit_unguarded(
+                X, y, sample_weight, validation_data,
+                epochs=epochs, incremental=incremental, classes=classes,
+            )  # fmt: skip
+
+    def _fit_unguarded(
+        self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None
+    ):
         first_call = not (incremental and hasattr(self, "model_"))
         optimizer_class, optimizer_config = self._resolve_optimizer()
         self._check_routed_params(optimizer_class)
@@ -319,7 +333,7 @@ class _BaseRegularizedMLP(BaseEstimator):
             else make_dataset(X_val, y_val, batch_size=_PREDICT_BATCH_SIZE)
         )
         fit_options = self._routed_params("fit")
-        callbacks = list(fit_options.pop("callbacks", None) or [])
+        callbacks = [_StopOnNonFiniteLoss(), *(fit_options.pop("callbacks", None) or [])]
         if self.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -347,7 +361,30 @@ class _BaseRegularizedMLP(BaseEstimator):
                 f"{error.message.strip().splitlines()[0]}"
             ) from None
         self._record_history(history.history)
+        epochs_run = len(history.history["loss"])
+        if not np.isfinite(self.loss_curve_[-1]):
+            raise ValueError(
+                self._divergence_message(
+                    f"the training loss of epoch {epochs_run} is {self.loss_curve_[-1]}"
+                )
+            )
+        # The last step of an epoch can break the weights after its loss was taken.
+        if not all(np.isfinite(v.numpy()).all() for v in self.model_.trainable_variables):
+            raise ValueError(
+                self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
+            )
         return self
+
+    def _divergence_message(self, what):
+        learning_rate = (
+            "" if self.learning_rate is None else f" (learning_rate={self.learning_rate:g})"
+        )
+        return (
+            f"Training of {type(self).__name__} diverged: {what}. The estimator is left "
+            "as it was before this fit. Usual causes: inputs with large values or on "
+            "very different scales (standardize them, e.g. with StandardScaler), or too "
+            f"large a learning rate{learning_rate}."
+        )
 
     def _sample_weight(self, y, sample_weight, X):
         if sample_weight is not None:
@@ -398,23 +435,64 @@ class _BaseRegularizedMLP(BaseEstimator):
         self.best_loss_ = float(curve[self.best_epoch_ - 1])
 
     def _raw_predict(self, X):
-        """The network's outputs (logits for the classifier), float64."""
+        """The network's outputs (logits for the classifier), float64.
+
+        Computed in float64 from the trained weights, so that a row gets the
+        same output in any batch (see :mod:`skreg._inference`).
+        """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        data = make_dataset(X, batch_size=_PREDICT_BATCH_SIZE)
         try:
-            with gradients_released_with(self.model_):
-                outputs = self.model_.predict(data, verbose=0)
+            return predict_float64(self.model_, X, _PREDICT_BATCH_SIZE)
         except tf.errors.OpError as error:
             raise RuntimeError(
                 f"TensorFlow failed while predicting: {error.message.strip().splitlines()[0]}"
             ) from None
-        return np.asarray(outputs, dtype=np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop after the first epoch whose training loss is NaN or infinite."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", 0.0)):
+            self.model.stop_training = True
+
+
+def _model_variables(model):
+    optimizer_variables = model.optimizer.variables if model.optimizer is not None else []
+    return [*model.variables, *optimizer_variables]
+
+
+@contextlib.contextmanager
+def _rolled_back_on_failure(estimator, *, keep_weights):
+    """Put ``estimator`` back as it was if the block raises (or is interrupted).
+
+    Attributes are restored as a whole; the history, which a fit extends in
+    place, from a copy; and when the fit trains the existing network further
+    (``keep_weights``: warm start, partial_fit), its weights and optimizer
+    state from a copy. A fit from scratch builds a new network, so the old
+    one needs no copy.
+    """
+    attributes = dict(vars(estimator))
+    history = copy.deepcopy(attributes.get("history_"))
+    model = attributes.get("model_") if keep_weights else None
+    variables = _model_variables(model) if model is not None else []
+    values = [variable.numpy() for variable in variables]
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(attributes)
+        if history is not None:
+            estimator.history_ = history
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        raise
 
 
 def _as_canonical_csr(X):
@@ -450,6 +528,8 @@ _PARAMETERS_DOC = """
         in one fused TensorFlow kernel per variable (faster; equal results).
     learning_rate : float or None, default=None
         Step size; ``None`` keeps the optimizer's own (1e-3 for rmsprop and adam).
+        Training stops at the first epoch whose loss is not finite and ``fit``
+        raises a ``ValueError`` (too large a step, or unscaled inputs).
     batch_size : int or "auto", default="auto"
         Samples per gradient step. ``"auto"`` is ``n_samples // 20`` clipped to
         [32, 512]: about 20 steps an epoch on small data, 512 (the book's
@@ -467,6 +547,10 @@ _PARAMETERS_DOC = """
         Epochs without improvement of the validation loss before stopping.
     warm_start : bool, default=False
         Continue training the fitted network on ``fit`` instead of starting anew.
+        A ``fit`` or ``partial_fit`` that does not complete (an error, a
+        diverging loss, ``KeyboardInterrupt``) leaves the estimator exactly as
+        it was before the call: unfitted after a first fit, otherwise with the
+        previous network, weights, optimizer state and history.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, dropout masks, batch order and validation split:
         two fits with the same integer give identical predictions. TensorFlow's
@@ -482,7 +566,10 @@ _PARAMETERS_DOC = """
     Attributes
     ----------
     model_ : keras.Model
-        The trained network (built by :func:`skreg.build_mlp`).
+        The trained network (built by :func:`skreg.build_mlp`). The estimator
+        predicts from its weights in float64, so that a row gets the same
+        output in any batch; ``model_.predict`` computes in float32 and may
+        differ from that in the 7th digit.
     history_ : dict of str to list of float
         Per-epoch values: ``loss`` and, with validation data, ``val_loss``
         (plus ``accuracy``/``val_accuracy`` for the classifier). Losses
@@ -894,7 +981,15 @@ class RegularizedMLPRegressor(RegressorMixin, _BaseRegularizedMLP):
         return self._fit(X, y, sample_weight, None, epochs=1, incremental=True)
 
     def _encode_y(self, y, *, first_call, classes=None, validation=False):
-        y = np.asarray(y, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            y32 = np.asarray(y, dtype=np.float32)
+        if not np.isfinite(y32).all():
+            raise ValueError(
+                f"{'validation_data' if validation else 'y'} has values too large for "
+                f"float32 (largest magnitude {np.max(np.abs(y)):.3g}); scale the targets, "
+                "e.g. with sklearn.compose.TransformedTargetRegressor."
+            )
+        y = y32
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first_call:
             self.n_outputs_ = n_outputs
