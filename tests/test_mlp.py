@@ -26,6 +26,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, check_cv, tra
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, build_mlp
@@ -382,6 +383,128 @@ def test_bad_data_gets_clear_errors(binary_data):
         clf.fit(X, y, validation_data=(X, y + 5))
     with pytest.raises(ValueError, match="pair"):
         clf.fit(X, y, validation_data=X)
+
+
+# -- training faults: divergence and interruption -----------------------------------
+
+
+def _fitted_state(estimator):
+    """Everything a fit sets, with the network's weights and optimizer state."""
+    state = {k: v for k, v in vars(estimator).items() if k.endswith("_") and k != "model_"}
+    model = getattr(estimator, "model_", None)
+    variables = [] if model is None else [*model.variables, *model.optimizer.variables]
+    return model, pickle.dumps(state), [v.numpy() for v in variables]
+
+
+def _assert_same_state(estimator, before):
+    model, state, weights = _fitted_state(estimator)
+    assert model is before[0] and state == before[1]
+    assert len(weights) == len(before[2])
+    for now, then in zip(weights, before[2]):
+        np.testing.assert_array_equal(now, then)
+
+
+_DIVERGING = dict(optimizer="sgd", learning_rate=1e6, random_state=0)
+
+
+@pytest.mark.parametrize("Estimator", [RegularizedMLPClassifier, RegularizedMLPRegressor])
+def test_divergence_raises_and_leaves_a_first_fit_unfitted(binary_data, Estimator):
+    X, y = binary_data
+    estimator = Estimator(**_DIVERGING)
+    with pytest.raises(ValueError, match=r"diverged: the training loss of epoch 1 is nan.*"
+                                         r"StandardScaler.*learning_rate=1e\+06"):  # fmt: skip
+        estimator.fit(X * 1e6, y)
+    assert not [name for name in vars(estimator) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        estimator.predict(X)
+
+
+def test_weights_broken_by_an_epoch_s_last_step_are_caught(binary_data):
+    # Found by the fuzz tests: RMSprop's squared gradient overflows float32 on
+    # an input of 1e20 in the last step of an epoch whose mean loss is finite.
+    X = np.zeros((5, 4), np.float32)
+    X[3, 0] = 1.0059466e20
+    clf = RegularizedMLPClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="diverged: the weights are not finite after epoch"):
+        clf.fit(X, [1, 0, 0, 0, 0])
+    assert not hasattr(clf, "model_")
+
+
+def test_regression_targets_beyond_float32_are_named():
+    with pytest.raises(ValueError, match="y has values too large for float32.*1e\\+300"):
+        RegularizedMLPRegressor(epochs=1).fit(np.eye(4), [0, 1e300, 0, 1])
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_divergence_after_training_restores_the_earlier_state(binary_data, how):
+    X, y = binary_data
+    clf = RegularizedMLPClassifier(optimizer="sgd", epochs=2, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    # Training goes on with the optimizer of the first fit: make its step diverge.
+    clf.set_params(warm_start=True).model_.optimizer.learning_rate.assign(1e6)
+    before = _fitted_state(clf)
+    with pytest.raises(ValueError, match="diverged"):
+        if how == "warm_start":
+            clf.fit(X * 1e6, y)
+        else:
+            clf.partial_fit(X * 1e6, y)
+    _assert_same_state(clf, before)
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+
+
+def test_grid_search_scores_a_diverging_candidate_with_error_score(binary_data):
+    X, y = binary_data
+    search = GridSearchCV(
+        RegularizedMLPClassifier(optimizer="sgd", epochs=5, random_state=0),
+        {"learning_rate": [1e-2, 1e6]},
+        cv=3,
+        error_score=np.nan,
+    )
+    with pytest.warns(FitFailedWarning, match="diverged"):
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    assert search.best_params_ == {"learning_rate": 1e-2}
+    with pytest.raises(ValueError, match="diverged"):
+        search.set_params(error_score="raise").fit(X, y)
+
+
+class _InterruptAtEpoch(keras.callbacks.Callback):
+    """Ctrl-C as it reaches Python during a fit: at the end of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupting_a_first_fit_propagates_and_leaves_it_unfitted(binary_data):
+    X, y = binary_data
+    clf = RegularizedMLPClassifier(epochs=5, random_state=0,
+                                   fit__callbacks=[_InterruptAtEpoch(2)])  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not [name for name in vars(clf) if name.endswith("_")]
+
+
+@pytest.mark.parametrize("how", ["refit", "warm_start", "partial_fit"])
+def test_interrupting_a_later_fit_restores_the_earlier_state(binary_data, how):
+    X, y = binary_data
+    clf = RegularizedMLPClassifier(epochs=3, random_state=0).fit(X, y, validation_data=(X, y))
+    before = _fitted_state(clf)
+    expected = clf.predict_proba(X)
+    clf.set_params(warm_start=how == "warm_start", fit__callbacks=[_InterruptAtEpoch(2)])
+    with pytest.raises(KeyboardInterrupt):
+        if how == "partial_fit":
+            clf.set_params(fit__callbacks=[_InterruptAtEpoch(1)]).partial_fit(X, y)
+        else:
+            clf.fit(X, y)
+    _assert_same_state(clf, before)
+    assert clf.n_iter_ == 3 and len(clf.history_["loss"]) == 3
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
 
 
 # -- quality against scikit-learn's MLPs ---------------------------------------------
