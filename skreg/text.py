@@ -72,6 +72,25 @@ def _input_kind(documents):
     return kind or "text"
 
 
+def _word_indices(doc, position, width):
+    """A document of word indices as int64; indices outside [0, width) become -1."""
+    array = np.asarray(doc)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind == "u":  # may exceed int64: anything >= width is dropped anyway
+        return np.where(array < width, array, -1).astype(np.int64)
+    if array.dtype.kind == "i":
+        return array.astype(np.int64)
+    if array.dtype == object and all(
+        isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in array.flat
+    ):  # Python integers beyond int64
+        return np.array([i if 0 <= i < width else -1 for i in array.flat], dtype=np.int64)
+    raise TypeError(
+        f"Document {position} mixes word indices with other items "
+        f"({array.dtype} values such as {array.flat[0]!r}); word indices must be integers."
+    )
+
+
 def _as_document_list(raw_documents):
     if isinstance(raw_documents, (str, bytes)):
         raise TypeError(
@@ -218,12 +237,9 @@ class MultiHotVectorizer(TransformerMixin, BaseEstimator):
 
     def _indices_to_csr(self, documents):
         width = self.max_tokens
-        lengths = np.fromiter((len(doc) for doc in documents), dtype=np.int64, count=len(documents))
-        flat = (
-            np.concatenate([np.asarray(doc, dtype=np.int64) for doc in documents])
-            if lengths.sum()
-            else np.zeros(0, dtype=np.int64)
-        )
+        arrays = [_word_indices(doc, position, width) for position, doc in enumerate(documents)]
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        flat = np.concatenate(arrays) if lengths.sum() else np.zeros(0, dtype=np.int64)
         keep = (flat >= 0) & (flat < width)
         row_of = np.repeat(np.arange(len(documents)), lengths)
         X = sp.csr_matrix(
