@@ -148,3 +148,11 @@ def test_on_the_imdb_reviews(imdb_home):
     assert "br" not in vec.vocabulary_
     assert vec.get_feature_names_out()[0] == "the"
     assert 80 < X.nnz / X.shape[0] < 200  # ~130 distinct words a review
+
+
+def test_word_indices_beyond_int64_are_dropped_and_non_integers_refused():
+    vectorizer = MultiHotVectorizer(max_tokens=3)
+    X = vectorizer.fit_transform([[2**63, 1, -(2**70)], np.array([2**64 - 1, 2], np.uint64)])
+    assert X.toarray().tolist() == [[0, 1, 0], [0, 0, 1]]
+    with pytest.raises(TypeError, match="Document 0 mixes word indices"):
+        vectorizer.fit([[1, 2.5]])
