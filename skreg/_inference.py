@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._tensorflow import keras, tf
+from .network import InputAugmentation
 
 __all__ = ["predict_float64"]
 
@@ -59,7 +60,7 @@ def _layer_output(layer, x):
         return _batch_normalization(layer, x)
     if isinstance(layer, keras.layers.Activation):
         return layer.activation(x)
-    if isinstance(layer, keras.layers.Dropout):
+    if isinstance(layer, (keras.layers.Dropout, InputAugmentation)):
         return x  # inactive at inference
     # Any other layer (a user's edit of the network): its own float32 call.
     return tf.cast(layer(tf.cast(x, layer.compute_dtype), training=False), tf.float64)

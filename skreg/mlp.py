@@ -26,7 +26,7 @@ from ._batching import make_dataset, n_batches
 from ._inference import predict_float64
 from ._tensorflow import gradients_released_with, keras, tf
 from ._optimizers import fused_optimizer_class
-from .network import build_mlp
+from .network import build_mlp, check_augmentation
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
 
@@ -48,6 +48,14 @@ _network_constraints = {
     "l2": [Interval(numbers.Real, 0, None, closed="left")],
     "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
     "batch_norm": ["boolean"],
+}
+_augmentation_constraints = {
+    "input_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    "input_noise": [Interval(numbers.Real, 0, None, closed="left")],
+    "image_shape": ["array-like", None],
+    "image_shift": [Interval(numbers.Real, 0, 1, closed="left")],
+    "image_rotation": [Interval(numbers.Real, 0, 180, closed="both")],
+    "image_flip": ["boolean"],
 }
 _training_constraints = {
     "optimizer": [str, keras.optimizers.Optimizer, type],
@@ -79,7 +87,11 @@ def _argument_names(function):
 class _BaseRegularizedMLP(BaseEstimator):
     """Shared fitting logic; see the two public estimators for the parameters."""
 
-    _parameter_constraints = {**_network_constraints, **_training_constraints}
+    _parameter_constraints = {
+        **_network_constraints,
+        **_augmentation_constraints,
+        **_training_constraints,
+    }
 
     def __init__(
         self,
@@ -90,6 +102,12 @@ class _BaseRegularizedMLP(BaseEstimator):
         l2=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_dropout=0.0,
+        input_noise=0.0,
+        image_shape=None,
+        image_shift=0.0,
+        image_rotation=0.0,
+        image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
         batch_size="auto",
@@ -108,6 +126,12 @@ class _BaseRegularizedMLP(BaseEstimator):
         self.l2 = l2
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.input_dropout = input_dropout
+        self.input_noise = input_noise
+        self.image_shape = image_shape
+        self.image_shift = image_shift
+        self.image_rotation = image_rotation
+        self.image_flip = image_flip
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -223,6 +247,16 @@ class _BaseRegularizedMLP(BaseEstimator):
         # that get_config() wrote out as a dict.
         return fused_optimizer_class(optimizer_class).from_config(config)
 
+    def _augmentation(self):
+        return dict(
+            input_dropout=self.input_dropout,
+            input_noise=self.input_noise,
+            image_shape=self.image_shape,
+            image_shift=self.image_shift,
+            image_rotation=self.image_rotation,
+            image_flip=self.image_flip,
+        )
+
     def _initialize_model(self, n_features_in, seed, optimizer):
         model = build_mlp(
             n_features_in,
@@ -233,6 +267,7 @@ class _BaseRegularizedMLP(BaseEstimator):
             l2=self.l2,
             dropout=self.dropout,
             batch_norm=self.batch_norm,
+            **self._augmentation(),
             # A sparse Input also takes dense batches, so one network serves
             # both kinds of X (and warm starts that switch between them).
             sparse_input=True,
@@ -295,6 +330,7 @@ class _BaseRegularizedMLP(BaseEstimator):
         optimizer_class, optimizer_config = self._resolve_optimizer()
         self._check_routed_params(optimizer_class)
         X, y = self._validate_X_y(X, y, reset=first_call)
+        check_augmentation(X.shape[1], sparse=sp.issparse(X), **self._augmentation())
         if X.shape[0] < 2 and self.early_stopping and validation_data is None:
             raise ValueError("early_stopping needs at least 2 samples to hold some out.")
         y = self._encode_y(y, first_call=first_call, classes=classes)
@@ -520,6 +556,29 @@ _PARAMETERS_DOC = """
         Fraction of each hidden layer's outputs dropped while training.
     batch_norm : bool, default=False
         ``BatchNormalization`` between each hidden ``Dense`` and its activation.
+    input_dropout : float in [0, 1), default=0.0
+        Data augmentation: probability of dropping each input value (on
+        multi-hot text, each word of a row), drawn afresh for every training
+        batch and never at prediction. Kept values are scaled by
+        ``1 / (1 - input_dropout)``, as Keras' ``Dropout`` does, so the
+        expected input is unchanged. Sparse input stays sparse.
+    input_noise : float, default=0.0
+        Data augmentation: standard deviation of Gaussian noise added to the
+        inputs of every training batch (Keras' ``GaussianNoise``). On sparse
+        input only the stored values get noise; the other zeros stay zero.
+    image_shape : tuple of int or None, default=None
+        For features that are the pixels of images: ``(height, width)`` or
+        ``(height, width, channels)`` (e.g. ``(8, 8)`` for scikit-learn's
+        digits), in row-major order; needed by the three options below.
+    image_shift : float in [0, 1), default=0.0
+        Data augmentation: largest random shift of the images, as a fraction
+        of their height and width (Keras' ``RandomTranslation``; zeros fill in).
+    image_rotation : float in [0, 180], default=0.0
+        Data augmentation: largest random rotation, in degrees (Keras'
+        ``RandomRotation``; zeros fill in).
+    image_flip : bool, default=False
+        Data augmentation: flip half the images left-right (Keras'
+        ``RandomFlip``). Image transforms need dense input.
     optimizer : str, keras.optimizers.Optimizer class or instance, default="rmsprop"
         The optimizer. An instance is copied through its config, never changed.
         Its other options are set with routed parameters such as
@@ -640,6 +699,12 @@ class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
         l2=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_dropout=0.0,
+        input_noise=0.0,
+        image_shape=None,
+        image_shift=0.0,
+        image_rotation=0.0,
+        image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
         batch_size="auto",
@@ -660,6 +725,12 @@ class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
             l2=l2,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_dropout=input_dropout,
+            input_noise=input_noise,
+            image_shape=image_shape,
+            image_shift=image_shift,
+            image_rotation=image_rotation,
+            image_flip=image_flip,
             optimizer=optimizer,
             learning_rate=learning_rate,
             batch_size=batch_size,
@@ -906,6 +977,12 @@ class RegularizedMLPRegressor(RegressorMixin, _BaseRegularizedMLP):
         l2=0.0,
         dropout=0.0,
         batch_norm=False,
+        input_dropout=0.0,
+        input_noise=0.0,
+        image_shape=None,
+        image_shift=0.0,
+        image_rotation=0.0,
+        image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
         batch_size="auto",
@@ -926,6 +1003,12 @@ class RegularizedMLPRegressor(RegressorMixin, _BaseRegularizedMLP):
             l2=l2,
             dropout=dropout,
             batch_norm=batch_norm,
+            input_dropout=input_dropout,
+            input_noise=input_noise,
+            image_shape=image_shape,
+            image_shift=image_shift,
+            image_rotation=image_rotation,
+            image_flip=image_flip,
             optimizer=optimizer,
             learning_rate=learning_rate,
             batch_size=batch_size,

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 
 from ._tensorflow import keras, tf
 
-__all__ = ["SparseInputDense", "build_mlp"]
+__all__ = ["InputAugmentation", "SparseInputDense", "build_mlp"]
 
 # Below this width TensorFlow's sparse_dense_matmul (with its built-in
 # gradient) is fastest; above it the segment-sum kernels win by 3-5x
@@ -99,6 +99,117 @@ class SparseInputDense(keras.layers.Dense):
         return outputs
 
 
+@keras.saving.register_keras_serializable(package="skreg")
+class InputAugmentation(keras.layers.Layer):
+    """Random changes to the input while training: data augmentation.
+
+    In training (``training=True``) each batch is changed afresh; at
+    inference the layer passes its input through unchanged.
+
+    - ``dropout``: each input value is dropped (set to 0) with this
+      probability, and the kept ones are scaled by ``1 / (1 - dropout)`` as
+      Keras' ``Dropout`` does, so that the expected input is unchanged. On
+      multi-hot text this deletes words at random. A sparse batch stays
+      sparse: dropped entries are removed from it.
+    - ``noise``: standard deviation of Gaussian noise added to the input
+      (Keras' ``GaussianNoise``). On a sparse batch only the stored values
+      get noise; the zeros that are not stored stay zero.
+    - ``image_shape`` with ``shift``, ``rotation``, ``flip``: the features
+      are the pixels of images of that shape (``(height, width)`` or
+      ``(height, width, channels)``, row-major as ``reshape`` lays them),
+      moved by up to ``shift`` of their height and width, turned by up to
+      ``rotation`` degrees and flipped left-right with probability 1/2
+      (Keras' ``RandomTranslation``, ``RandomRotation``, ``RandomFlip``),
+      with zeros filled in where the image moved away. Dense input only.
+    """
+
+    def __init__(self, *, dropout=0.0, noise=0.0, image_shape=None, shift=0.0,
+                 rotation=0.0, flip=False, seed=None, **kwargs):  # fmt: skip
+        super().__init__(**kwargs)
+        self.dropout = float(dropout)
+        self.noise = float(noise)
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.shift = float(shift)
+        self.rotation = float(rotation)
+        self.flip = bool(flip)
+        self.seed = seed
+        self.supports_masking = False
+        self._seed_generator = keras.random.SeedGenerator(seed)
+        self._image_layers = self._make_image_layers(seed)
+
+    def _make_image_layers(self, seed):
+        seeds = _layer_seeds(seed, 3)
+        layers = []
+        if self.shift > 0:
+            layers.append(keras.layers.RandomTranslation(
+                self.shift, self.shift, fill_mode="constant", seed=seeds[0]))  # fmt: skip
+        if self.rotation > 0:
+            layers.append(keras.layers.RandomRotation(
+                self.rotation / 360.0, fill_mode="constant", seed=seeds[1]))  # fmt: skip
+        if self.flip:
+            layers.append(keras.layers.RandomFlip("horizontal", seed=seeds[2]))
+        return layers
+
+    def _image_batch_shape(self):
+        shape = self.image_shape if len(self.image_shape) == 3 else (*self.image_shape, 1)
+        return (-1, *shape)
+
+    def build(self, input_shape):
+        for layer in self._image_layers:
+            layer.build((None, *self._image_batch_shape()[1:]))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        if isinstance(inputs, tf.SparseTensor):
+            return self._augment_sparse(inputs)
+        x = inputs
+        if self._image_layers:
+            flat_shape = tf.shape(x)
+            x = tf.reshape(x, self._image_batch_shape())
+            for layer in self._image_layers:
+                x = layer(x, training=True)
+            x = tf.reshape(x, flat_shape)
+        if self.dropout > 0:
+            x = keras.random.dropout(x, self.dropout, seed=self._seed_generator)
+        if self.noise > 0:
+            x = x + keras.random.normal(
+                tf.shape(x), stddev=self.noise, dtype=x.dtype, seed=self._seed_generator
+            )
+        return x
+
+    def _augment_sparse(self, x):
+        if self._image_layers:
+            raise ValueError("Image transforms work on dense images only; the input is sparse.")
+        if self.dropout > 0:
+            keep = keras.random.uniform(tf.shape(x.values), seed=self._seed_generator)
+            x = tf.sparse.retain(x, keep >= self.dropout)
+            x = tf.SparseTensor(x.indices, x.values / (1.0 - self.dropout), x.dense_shape)
+        if self.noise > 0:
+            noise = keras.random.normal(
+                tf.shape(x.values), stddev=self.noise, dtype=x.values.dtype,
+                seed=self._seed_generator,
+            )  # fmt: skip
+            x = tf.SparseTensor(x.indices, x.values + noise, x.dense_shape)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dropout": self.dropout,
+            "noise": self.noise,
+            "image_shape": self.image_shape,
+            "shift": self.shift,
+            "rotation": self.rotation,
+            "flip": self.flip,
+            "seed": self.seed,
+        }
+
+
 def _layer_seeds(random_state, n):
     """``n`` integer seeds for Keras initializers and dropout, or Nones."""
     if random_state is None:
@@ -131,6 +242,12 @@ def build_mlp(
     dropout=0.0,
     batch_norm=False,
     output_activation=None,
+    input_dropout=0.0,
+    input_noise=0.0,
+    image_shape=None,
+    image_shift=0.0,
+    image_rotation=0.0,
+    image_flip=False,
     sparse_input=False,
     random_state=None,
     meta=None,
@@ -165,6 +282,19 @@ def build_mlp(
         Activation of the output layer. ``None`` gives logits (linear), as
         the estimators use; scikeras callers get ``"sigmoid"``/``"softmax"``
         chosen from ``meta`` when left at ``None``.
+    input_dropout : float, default=0.0
+        Probability of dropping each input value while training (kept values
+        scaled by ``1 / (1 - input_dropout)``, as Keras' ``Dropout`` does).
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs while
+        training (on sparse input: to the stored values only).
+    image_shape : tuple of int or None, default=None
+        The features are the pixels of images of this shape.
+    image_shift, image_rotation, image_flip : float, float, bool
+        Random shifts (fraction of height and width), rotations (degrees)
+        and left-right flips of those images while training.
+        All input changes are made by an :class:`InputAugmentation` layer,
+        which passes the input unchanged at inference.
     sparse_input : bool, default=False
         Declare the input as ``tf.SparseTensor`` (scipy sparse data).
     random_state : int, RandomState instance or None, default=None
@@ -192,11 +322,25 @@ def build_mlp(
     if n_features_in is None or n_outputs is None:
         raise TypeError("build_mlp needs n_features_in and n_outputs.")
     _check_network_params(hidden_layer_sizes, l1, l2, dropout)
+    # A sparse Input also takes dense batches: sparse data is refused image
+    # transforms where the data is known (the estimators), or by the layer.
+    check_augmentation(n_features_in, sparse=False, input_dropout=input_dropout,
+                       input_noise=input_noise, image_shape=image_shape, image_shift=image_shift,
+                       image_rotation=image_rotation, image_flip=image_flip)  # fmt: skip
 
     regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if l1 or l2 else None
-    seeds = _layer_seeds(random_state, 2 * len(hidden_layer_sizes) + 1)
+    # One seed per layer in the order drawn before augmentation existed (the
+    # output layer's last), so that a network without it is unchanged.
+    n_layers = len(hidden_layer_sizes)
+    seeds = _layer_seeds(random_state, 2 * n_layers + 2)
     inputs = keras.Input(shape=(n_features_in,), sparse=sparse_input, name="features")
     x = inputs
+    if input_dropout or input_noise or image_shift or image_rotation or image_flip:
+        x = InputAugmentation(
+            dropout=input_dropout, noise=input_noise, image_shape=image_shape,
+            shift=image_shift, rotation=image_rotation, flip=image_flip,
+            seed=seeds[2 * n_layers + 1], name="augmentation",
+        )(x)  # fmt: skip
     for i, units in enumerate(hidden_layer_sizes):
         dense = SparseInputDense if i == 0 else keras.layers.Dense
         x = dense(
@@ -214,10 +358,54 @@ def build_mlp(
     outputs = keras.layers.Dense(
         int(n_outputs),
         activation=output_activation,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[-1]),
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[2 * n_layers]),
         name="output",
     )(x)
     return keras.Model(inputs, outputs, name="regularized_mlp")
+
+
+def check_augmentation(n_features_in, sparse, *, input_dropout, input_noise, image_shape,
+                       image_shift, image_rotation, image_flip):  # fmt: skip
+    """Refuse input augmentation that cannot work, naming why."""
+    if not (isinstance(input_dropout, numbers.Real) and 0 <= input_dropout < 1):
+        raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout!r}.")
+    if not (isinstance(input_noise, numbers.Real) and input_noise >= 0):
+        raise ValueError(f"input_noise must be a non-negative number, got {input_noise!r}.")
+    if not (isinstance(image_shift, numbers.Real) and 0 <= image_shift < 1):
+        raise ValueError(f"image_shift must be in [0, 1), got {image_shift!r}.")
+    if not (isinstance(image_rotation, numbers.Real) and 0 <= image_rotation <= 180):
+        raise ValueError(f"image_rotation must be in [0, 180] degrees, got {image_rotation!r}.")
+    transforms = [name for name, on in (("image_shift", image_shift),
+                                        ("image_rotation", image_rotation),
+                                        ("image_flip", image_flip)) if on]  # fmt: skip
+    if image_shape is None:
+        if transforms:
+            raise ValueError(
+                f"{' and '.join(transforms)} {'needs' if len(transforms) == 1 else 'need'} "
+                "image_shape: the (height, width) or "
+                "(height, width, channels) of the images whose pixels are the features."
+            )
+        return
+    shape = tuple(np.atleast_1d(image_shape).tolist())
+    if len(shape) not in (2, 3) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise ValueError(
+            "image_shape must be (height, width) or (height, width, channels) of "
+            f"positive integers, got {image_shape!r}."
+        )
+    if int(np.prod(shape)) != n_features_in:
+        raise ValueError(
+            f"image_shape {shape} holds {int(np.prod(shape))} pixels, but the data has "
+            f"{n_features_in} features."
+        )
+    if sparse and transforms:
+        raise ValueError(
+            f"{' and '.join(transforms)} {'works' if len(transforms) == 1 else 'work'} on "
+            "dense images only; the input is sparse. "
+            "Pass a dense array (images are rarely sparse), or use input_dropout / "
+            "input_noise, which keep sparse input sparse."
+        )
 
 
 def _check_network_params(hidden_layer_sizes, l1, l2, dropout):
