@@ -102,13 +102,21 @@ def _study(args):
 
 
 def _parse_grid(items):
+    """{name: values} from NAME=V1,V2 items; values are JSON, so a tuple
+    parameter is written as a list: image_shape=[8,8]."""
     grid = {}
     for item in items or []:
         name, sep, values = item.partition("=")
-        if not sep or not values:
-            raise ValueError(f"--param takes NAME=V1,V2,...; got {item!r}.")
-        grid[name] = [json.loads(v) if v not in ("True", "False") else v == "True"
-                      for v in values.split(",")]  # fmt: skip
+        values = values.replace("True", "true").replace("False", "false")
+        try:
+            grid[name] = json.loads(f"[{values}]") if sep and values else None
+        except json.JSONDecodeError:
+            grid[name] = None
+        if not grid[name]:
+            raise ValueError(
+                f"--param takes NAME=V1,V2,... with numbers, true/false, null or "
+                f"[lists]; got {item!r}."
+            )
     return grid or None
 
 
@@ -179,7 +187,7 @@ def _parser():
                                               "write the table and learning-curve plots")  # fmt: skip
     common(study)
     study.add_argument("--variants", help="comma-separated, from: original, smaller, bigger, "
-                                          "l2, l1, l1_l2, dropout, batch_norm (default: all)")  # fmt: skip
+                                          "l2, l1, l1_l2, dropout, batch_norm, token_dropout (default: all)")  # fmt: skip
     study.add_argument("--batch-size", type=int)
     study.add_argument("--validation", choices=["test", "holdout"], default="test",
                        help="validate on the test set (the book) or on held-out training data")  # fmt: skip

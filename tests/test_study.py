@@ -21,8 +21,9 @@ def _png_size(path):
 
 
 def test_study_on_digits_returns_a_sane_table():
-    result = run_study("digits", variants=["original", "l2", "dropout"], epochs=10)
-    assert [row["variant"] for row in result.table] == ["original", "l2", "dropout"]
+    variants = ["original", "l2", "dropout", "token_dropout"]
+    result = run_study("digits", variants=variants, epochs=10)
+    assert [row["variant"] for row in result.table] == variants
     for row in result.table:
         history = result.histories[row["variant"]]
         assert len(history["val_loss"]) == 10
@@ -99,6 +100,30 @@ def test_command_search_on_digits(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert sorted(float(row["l2"]) for row in rows) == [0.0, 0.01]
     assert "held-out accuracy" in (tmp_path / "search.md").read_text()
+
+
+def test_search_params_are_json_values_so_augmentation_options_fit_in():
+    from skreg.cli import _parse_grid
+
+    assert _parse_grid(["input_dropout=0,0.3", "image_shape=[8,8]", "image_flip=True,false",
+                        "image_rotation=null,10"]) == {  # fmt: skip
+        "input_dropout": [0, 0.3],
+        "image_shape": [[8, 8]],
+        "image_flip": [True, False],
+        "image_rotation": [None, 10],
+    }
+    for bad in ["l2", "l2=", "l2=0,,1", "l2=abc"]:
+        with pytest.raises(ValueError, match="--param takes NAME=V1,V2"):
+            _parse_grid([bad])
+
+
+def test_command_search_over_image_augmentation_on_digits(tmp_path):
+    code = main(["search", "--dataset", "digits", "--param", "image_shape=[8,8]",
+                 "--param", "image_shift=0,0.125", "--epochs", "2", "--cv", "2",
+                 "--output", str(tmp_path), "--quiet"])  # fmt: skip
+    assert code == 0
+    with open(tmp_path / "search.csv") as f:
+        assert sorted(float(row["image_shift"]) for row in csv.DictReader(f)) == [0.0, 0.125]
 
 
 def test_run_search_uses_stratified_folds_and_reports_test_score():
