@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid")
+SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "augmentation")
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp"]
 LABELS = {
     "skreg_sparse": "skreg (sparse)",
@@ -137,7 +137,8 @@ def epoch_timer():
     return EpochTimer()
 
 
-def train_worker(contender, data_path, units, epochs, batch_size, seed=0):
+def train_worker(contender, data_path, units, epochs, batch_size, seed=0, params=None):
+    """One fit; ``params`` are extra estimator parameters (skreg contenders)."""
     X, y, X_test, y_test = load_data(data_path)
     hidden = (units, units)
     epoch_times = []
@@ -149,7 +150,8 @@ def train_worker(contender, data_path, units, epochs, batch_size, seed=0):
             X, X_test = X.toarray(), X_test.toarray()
         timer = epoch_timer()
         model = RegularizedMLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size,
-                                         epochs=epochs, random_state=seed, fit__callbacks=[timer])  # fmt: skip
+                                         epochs=epochs, random_state=seed, fit__callbacks=[timer],
+                                         **(params or {}))  # fmt: skip
         model.fit(X, y)
         epoch_times = timer.times
         predict = model.predict
@@ -403,8 +405,8 @@ def main():
     parser.add_argument("--nets", default="16,1024", help="hidden widths of the training tables")
     parser.add_argument("--repeats", type=int, default=3,
                         help="processes (seeds 0, 1, ...) per contender for networks up to 64 wide")
-    parser.add_argument("--sections", default="vectorizer,train,tiny,memory,grid",
-                        help="comma-separated subset of vectorizer,train,tiny,memory,grid")  # fmt: skip
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)}")  # fmt: skip
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
@@ -442,6 +444,7 @@ def main():
     if args.quick:
         datasets["synthetic (1,000 x 1,000)"] = lambda: synthetic_sparse(1000, 500, 1000, 30)
         nets, epochs, tiny_fits, memory_fits, grid_epochs = [16], 2, 1, 2, 1
+        augmentation_runs = 1
     else:
         datasets["IMDB multi-hot (25,000 x 10,000)"] = imdb_multi_hot
         datasets["synthetic (25,000 x 10,000, ~130 ones/row)"] = lambda: synthetic_sparse(
@@ -449,8 +452,9 @@ def main():
         )
         nets = [int(units) for units in args.nets.split(",")]
         epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 30, 4
+        augmentation_runs = 5
     paths = {}
-    if {"train", "grid"} & set(sections):  # only these read the data sets
+    if {"train", "grid", "augmentation"} & set(sections):  # only these read the data sets
         for name, make in datasets.items():
             paths[name] = tmp / f"{len(paths)}.npz"
             save_data(paths[name], *make())
@@ -584,6 +588,36 @@ def main():
                             "epochs": grid_epochs, "cv": 3})  # fmt: skip
             say(f"| {c} | {fmt(r.get('seconds'), '{:.1f}')} | {fmt(r.get('best_score'), '{:.4f}')} "
                 f"| {r.get('cv_class', r.get('error', ''))} |")
+        say()
+
+    if "augmentation" in sections:
+        current = "augmentation"
+        name, path = next(iter(paths.items()))
+        heading(f"## Input dropout's cost: skreg 16-16 on {name}, {epochs} epochs of batch 512\n")
+        say(f"Each process's median s/epoch (epochs 2+); {augmentation_runs} processes "
+            "(seeds 0, 1, ...) per setting, run in turn so that the machine's drift hits "
+            "every setting alike. Target: input_dropout at most 15% over none.\n")  # fmt: skip
+        say("| input_dropout | median s/epoch | range over processes | vs none | test accuracy |")
+        say("|---|---|---|---|---|")
+        settings = {"none": {}, "0.2": {"input_dropout": 0.2}, "0.5": {"input_dropout": 0.5}}
+        runs = {setting: [] for setting in settings}
+        for seed in range(augmentation_runs):
+            for setting, params in settings.items():
+                runs[setting].append(in_process({
+                    "kind": "train", "contender": "skreg_sparse", "data_path": str(path),
+                    "units": 16, "epochs": epochs, "batch_size": 512, "seed": seed,
+                    "params": params}))  # fmt: skip
+        medians = {}
+        for setting, results in runs.items():
+            times = [r["epoch_seconds"] for r in results if "epoch_seconds" in r]
+            if not times:
+                say(f"| {setting} | failed: {results[0].get('error')} | | | |")
+                continue
+            medians[setting] = statistics.median(times)
+            accuracy = statistics.median(r["val_accuracy"] for r in results if "val_accuracy" in r)
+            ratio = medians[setting] / medians["none"] if "none" in medians else None
+            say(f"| {setting} | {medians[setting]:.3f} | {min(times):.3f}-{max(times):.3f} "
+                f"| {fmt(ratio, '{:.2f}x')} | {accuracy:.4f} |")
         say()
 
     if not args.no_write:
