@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "augmentation")
+SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "augmentation", "predict")
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp"]
 LABELS = {
     "skreg_sparse": "skreg (sparse)",
@@ -324,8 +324,51 @@ def _cv_class(estimator, y):
     return type(check_cv(3, y, classifier=is_classifier(estimator))).__name__
 
 
+def predict_worker(case, n_rows, repeats):
+    """skreg's float64 prediction vs Keras' own model_.predict, same fitted network.
+
+    First call (Keras traces its predict function then) and the median and
+    range of ``repeats`` further calls, in seconds.
+    """
+    from skreg import RegularizedMLPClassifier
+    from skreg._batching import make_dataset
+    from skreg.mlp import _PREDICT_BATCH_SIZE
+
+    rng = np.random.RandomState(0)
+    if case.startswith("sparse"):
+        X, _, _, _ = synthetic_sparse(n_rows, 1, 10_000, 135)
+    else:
+        X = rng.randn(n_rows, 30 if n_rows < 1000 else 100).astype(np.float32)
+    hidden = {"sparse 16-16": (16, 16), "sparse 1024-1024": (1024, 1024),
+              "dense 16-16": (16, 16), "dense 256-256": (256, 256)}[case]  # fmt: skip
+    y = np.arange(X.shape[0]) % 2
+    n_fit = min(X.shape[0], 2000)
+    clf = RegularizedMLPClassifier(hidden_layer_sizes=hidden, epochs=1, random_state=0)
+    clf.fit(X[:n_fit], y[:n_fit])
+    X = clf._validate_X(X, reset=False)
+
+    def keras_predict():
+        clf.model_.predict(make_dataset(X, batch_size=_PREDICT_BATCH_SIZE), verbose=0)
+
+    def skreg_predict():
+        clf.decision_function(X)
+
+    result = {}
+    for name, predict in (("keras", keras_predict), ("skreg", skreg_predict)):
+        start = time.perf_counter()
+        predict()
+        result[f"{name}_first"] = time.perf_counter() - start
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predict()
+            times.append(time.perf_counter() - start)
+        result[name] = times
+    return result
+
+
 WORKERS = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker,
-           "vectorizer": vectorizer_worker}  # fmt: skip
+           "vectorizer": vectorizer_worker, "predict": predict_worker}  # fmt: skip
 
 
 def run_worker(args):
@@ -618,6 +661,33 @@ def main():
             ratio = medians[setting] / medians["none"] if "none" in medians else None
             say(f"| {setting} | {medians[setting]:.3f} | {min(times):.3f}-{max(times):.3f} "
                 f"| {fmt(ratio, '{:.2f}x')} | {accuracy:.4f} |")
+        say()
+
+    if "predict" in sections:
+        current = "predict"
+        repeats = 1 if args.quick else 5
+        heading("## Prediction: skreg (float64, row-invariant) vs the network's own "
+                "model_.predict (float32)\n")  # fmt: skip
+        say(f"The same fitted network, one process per case; median and range of {repeats} "
+            "calls after the first. Keras traces its predict function in the first call of "
+            "each new model (a grid search pays it every fit); skreg traces nothing.\n")
+        say("| case | rows | Keras first call | Keras s | skreg first call | skreg s | skreg / Keras |")
+        say("|---|---|---|---|---|---|---|")
+        cases = ([("sparse 16-16", 1000), ("dense 16-16", 143)] if args.quick else
+                 [("sparse 16-16", 25_000), ("sparse 1024-1024", 5000), ("dense 16-16", 143),
+                  ("dense 256-256", 20_000)])  # fmt: skip
+        for case, n_rows in cases:
+            r = in_process({"kind": "predict", "case": case, "n_rows": n_rows,
+                            "repeats": repeats})  # fmt: skip
+            if "error" in r:
+                say(f"| {case} | {n_rows:,} | failed: {r['error']} | | | | |")
+                continue
+            keras_s, skreg_s = statistics.median(r["keras"]), statistics.median(r["skreg"])
+            say(f"| {case} | {n_rows:,} | {r['keras_first']:.4f} "
+                f"| {keras_s:.4f} ({min(r['keras']):.4f}-{max(r['keras']):.4f}) "
+                f"| {r['skreg_first']:.4f} "
+                f"| {skreg_s:.4f} ({min(r['skreg']):.4f}-{max(r['skreg']):.4f}) "
+                f"| {skreg_s / keras_s:.2f}x |")
         say()
 
     if not args.no_write:
