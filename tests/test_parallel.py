@@ -1,0 +1,61 @@
+"""Fits in parallel: threads, worker processes, a Dask cluster."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from joblib import Parallel, delayed, parallel_backend
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skreg import RegularizedMLPClassifier
+
+
+def test_fits_in_threads_equal_sequential_fits():
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 20).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int)
+
+    def fit(l2):
+        clf = RegularizedMLPClassifier(epochs=5, l2=l2, dropout=0.2, random_state=0)
+        return clf.fit(X, y).predict_proba(X)
+
+    penalties = [0.0, 1e-4, 1e-3, 1e-2]
+    sequential = [fit(l2) for l2 in penalties]
+    threaded = Parallel(n_jobs=4, backend="threading")(delayed(fit)(l2) for l2 in penalties)
+    for one, other in zip(sequential, threaded):
+        np.testing.assert_array_equal(one, other)
+
+
+def test_grid_search_in_worker_processes_on_a_memory_mapped_csr():
+    """joblib hands a matrix over 1 MB to worker processes as read-only memory maps."""
+    rng = np.random.RandomState(0)
+    columns = rng.randint(0, 5000, size=(3000, 60))
+    X = sp.csr_matrix((np.ones(columns.size, np.float32), columns.ravel(),
+                       np.arange(0, columns.size + 1, 60)), shape=(3000, 5000))  # fmt: skip
+    X.sum_duplicates()
+    assert X.data.nbytes + X.indices.nbytes + X.indptr.nbytes > 1e6
+    y = (np.asarray(X[:, :2500].sum(axis=1)).ravel() > 30).astype(int)
+    grid = {"l2": [0.0, 1e-3]}
+    estimator = RegularizedMLPClassifier(epochs=2, random_state=0)
+    one = GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    two = GridSearchCV(estimator, grid, cv=2, n_jobs=2).fit(X, y)
+    np.testing.assert_allclose(two.cv_results_["mean_test_score"],
+                               one.cv_results_["mean_test_score"], atol=1e-12)  # fmt: skip
+
+
+def test_grid_search_on_a_dask_cluster_of_two_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    X, y = load_breast_cancer(return_X_y=True)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), RegularizedMLPClassifier(epochs=5, random_state=0)),
+        {"regularizedmlpclassifier__l2": [0.0, 1e-3, 1e-1]},
+        cv=3,
+    )
+    local = search.fit(X, y).cv_results_["mean_test_score"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        with distributed.Client(cluster), parallel_backend("dask"):
+            on_cluster = search.fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_allclose(on_cluster, local, atol=0.01)
