@@ -642,7 +642,8 @@ def main():
             "every setting alike. Target: input_dropout at most 15% over none.\n")  # fmt: skip
         say("| input_dropout | median s/epoch | range over processes | vs none | test accuracy |")
         say("|---|---|---|---|---|")
-        settings = {"none": {}, "0.2": {"input_dropout": 0.2}, "0.5": {"input_dropout": 0.5}}
+        settings = {"none": {}, "0.2": {"input_dropout": 0.2}, "0.4": {"input_dropout": 0.4},
+                    "0.5": {"input_dropout": 0.5}}
         runs = {setting: [] for setting in settings}
         for seed in range(augmentation_runs):
             for setting, params in settings.items():
