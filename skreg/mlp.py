@@ -248,14 +248,7 @@ class _BaseRegularizedMLP(BaseEstimator):
         return fused_optimizer_class(optimizer_class).from_config(config)
 
     def _augmentation(self):
-        return dict(
-            input_dropout=self.input_dropout,
-            input_noise=self.input_noise,
-            image_shape=self.image_shape,
-            image_shift=self.image_shift,
-            image_rotation=self.image_rotation,
-            image_flip=self.image_flip,
-        )
+        return {name: getattr(self, name) for name in _augmentation_constraints}
 
     def _initialize_model(self, n_features_in, seed, optimizer):
         model = build_mlp(

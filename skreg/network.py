@@ -133,7 +133,6 @@ class InputAugmentation(keras.layers.Layer):
         self.rotation = float(rotation)
         self.flip = bool(flip)
         self.seed = seed
-        self.supports_masking = False
         self._seed_generator = keras.random.SeedGenerator(seed)
         self._image_layers = self._make_image_layers(seed)
 
