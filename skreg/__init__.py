@@ -12,6 +12,7 @@ _LAZY = {
     "RegularizedMLPClassifier": "skreg.mlp",
     "RegularizedMLPRegressor": "skreg.mlp",
     "build_mlp": "skreg.network",
+    "clear_training_cache": "skreg._training",
     "MultiHotVectorizer": "skreg.text",
     "plot_learning_curves": "skreg.plotting",
     "run_study": "skreg.study",

@@ -13,20 +13,27 @@ import scipy.sparse as sp
 
 from ._tensorflow import tf
 
-__all__ = ["make_dataset"]
+__all__ = ["make_dataset", "sparse_row_gatherer"]
 
 
 def _sparse_row_gatherer(X):
     """A graph function: row numbers -> ``tf.SparseTensor`` of those rows."""
+    return sparse_row_gatherer(
+        tf.constant(X.indptr, dtype=tf.int64),
+        tf.constant(X.indices, dtype=tf.int64),
+        tf.constant(X.data),
+        tf.constant(X.shape[1], dtype=tf.int64),
+    )
+
+
+def sparse_row_gatherer(indptr, indices, data, n_features):
+    """Row numbers -> ``tf.SparseTensor`` of those rows of a CSR matrix given
+    by its int64 ``indptr`` and ``indices``, its ``data`` and its width."""
     # Ragged views of the CSR arrays: gathering rows then copies each row's
     # run of non-zeros in one piece (RaggedGather), about 30% less CPU per
     # IMDB epoch than gathering the non-zeros one by one.
-    row_splits = tf.constant(X.indptr, dtype=tf.int64)
-    columns = tf.RaggedTensor.from_row_splits(
-        tf.constant(X.indices, dtype=tf.int64), row_splits, validate=False
-    )
-    values = tf.RaggedTensor.from_row_splits(tf.constant(X.data), row_splits, validate=False)
-    n_features = tf.constant(X.shape[1], dtype=tf.int64)
+    columns = tf.RaggedTensor.from_row_splits(indices, indptr, validate=False)
+    values = tf.RaggedTensor.from_row_splits(data, indptr, validate=False)
 
     def gather(rows):
         batch_columns = tf.gather(columns, rows)

@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 from ._batching import make_dataset, n_batches
 from ._inference import predict_float64
 from ._tensorflow import gradients_released_with, keras, tf
+from ._training import plan_training, train_in_one_call
 from ._optimizers import fused_optimizer_class
 from .network import build_mlp, check_augmentation
 
@@ -330,10 +331,10 @@ class _BaseRegularizedMLP(BaseEstimator):
         sample_weight = self._sample_weight(y, sample_weight, X)
 
         rng = check_random_state(self.random_state)
-        split_seed, model_seed, shuffle_seed = (
-            rng.randint(np.iinfo(np.int32).max, size=3)
+        split_seed, model_seed, shuffle_seed, dropout_seed = (
+            rng.randint(np.iinfo(np.int32).max, size=4)
             if self.random_state is not None
-            else (None, None, None)
+            else (None, None, None, None)
         )
         if validation_data is not None:
             X_val, y_val = self._validate_validation_data(validation_data)
@@ -351,15 +352,72 @@ class _BaseRegularizedMLP(BaseEstimator):
             self.history_ = {}
             self.n_iter_ = 0
 
+        history = self._train(
+            X, y, sample_weight, None if X_val is None else (X_val, y_val),
+            epochs=epochs, seeds=(shuffle_seed, dropout_seed),
+        )  # fmt: skip
+        self._record_history(history)
+        epochs_run = len(history["loss"])
+        if not np.isfinite(self.loss_curve_[-1]):
+            raise ValueError(
+                self._divergence_message(
+                    f"the training loss of epoch {epochs_run} is {self.loss_curve_[-1]}"
+                )
+            )
+        # The last step of an epoch can break the weights after its loss was taken.
+        if not all(np.isfinite(v.numpy()).all() for v in self.model_.trainable_variables):
+            raise ValueError(
+                self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
+            )
+        return self
+
+    def _train(self, X, y, sample_weight, validation, *, epochs, seeds):
+        """Train ``model_`` in place; its per-epoch history (Keras' keys)."""
         batch_size = self._resolved_batch_size(X.shape[0])
+        plan = None
+        if self._trains_in_one_call():
+            plan = plan_training(
+                self.model_,
+                sparse=sp.issparse(X),
+                with_accuracy=self._keras_metrics() is not None,
+                with_validation=validation is not None,
+            )
+        try:
+            if plan is None:
+                return self._train_with_keras(
+                    X, y, sample_weight, validation,
+                    epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0],
+                )  # fmt: skip
+            if seeds[0] is None:  # random_state=None: numpy's global generator
+                seeds = np.random.randint(np.iinfo(np.int32).max, size=2)
+            return train_in_one_call(
+                plan, X, y, sample_weight, validation,
+                epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
+                patience=self.n_iter_no_change, seeds=[int(s) for s in seeds],
+            )  # fmt: skip
+        except tf.errors.OpError as error:
+            raise RuntimeError(
+                f"TensorFlow failed while training {type(self).__name__}: "
+                f"{error.message.strip().splitlines()[0]}"
+            ) from None
+
+    def _trains_in_one_call(self):
+        """Whether nothing asks for Python after each epoch (progress output,
+        callbacks) or for Keras-only options, so the traced program can train."""
+        return not self.verbose and not (
+            self._routed_params("fit") or self._routed_params("compile")
+        )
+
+    def _train_with_keras(self, X, y, sample_weight, validation, *, epochs, batch_size,
+                          shuffle_seed):  # fmt: skip
         train = make_dataset(
             X, y, sample_weight, batch_size=batch_size, shuffle=True,
             seed=None if shuffle_seed is None else int(shuffle_seed),
         )  # fmt: skip
         validation = (
             None
-            if X_val is None
-            else make_dataset(X_val, y_val, batch_size=_PREDICT_BATCH_SIZE)
+            if validation is None
+            else make_dataset(*validation, batch_size=_PREDICT_BATCH_SIZE)
         )
         fit_options = self._routed_params("fit")
         callbacks = [_StopOnNonFiniteLoss(), *(fit_options.pop("callbacks", None) or [])]
@@ -373,36 +431,16 @@ class _BaseRegularizedMLP(BaseEstimator):
             )
         # One call into TensorFlow per epoch: Python runs once, not per batch.
         self.model_.steps_per_execution = n_batches(X.shape[0], batch_size)
-        try:
-            with gradients_released_with(self.model_):
-                history = self.model_.fit(
-                    train,
-                    epochs=epochs,
-                    validation_data=validation,
-                    callbacks=callbacks,
-                    shuffle=False,  # the dataset shuffles itself
-                    verbose=self.verbose,
-                    **fit_options,
-                )
-        except tf.errors.OpError as error:
-            raise RuntimeError(
-                f"TensorFlow failed while training {type(self).__name__}: "
-                f"{error.message.strip().splitlines()[0]}"
-            ) from None
-        self._record_history(history.history)
-        epochs_run = len(history.history["loss"])
-        if not np.isfinite(self.loss_curve_[-1]):
-            raise ValueError(
-                self._divergence_message(
-                    f"the training loss of epoch {epochs_run} is {self.loss_curve_[-1]}"
-                )
-            )
-        # The last step of an epoch can break the weights after its loss was taken.
-        if not all(np.isfinite(v.numpy()).all() for v in self.model_.trainable_variables):
-            raise ValueError(
-                self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
-            )
-        return self
+        with gradients_released_with(self.model_):
+            return self.model_.fit(
+                train,
+                epochs=epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                shuffle=False,  # the dataset shuffles itself
+                verbose=self.verbose,
+                **fit_options,
+            ).history
 
     def _divergence_message(self, what):
         learning_rate = (

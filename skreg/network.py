@@ -74,6 +74,19 @@ def _segment_sum_matmul(x, kernel):
     return matmul(kernel)
 
 
+def uses_segment_sums(units):
+    """Whether a sparse first layer of ``units`` units multiplies by segment sums."""
+    return units >= _SEGMENT_SUM_MIN_UNITS
+
+
+def sparse_dense_product(x, kernel, wide):
+    """``x @ kernel`` for a SparseTensor ``x``, by the kernels fastest for a
+    ``wide`` kernel (see :func:`uses_segment_sums`) or a narrow one."""
+    if wide:
+        return _segment_sum_matmul(x, kernel)
+    return tf.sparse.sparse_dense_matmul(x, kernel)
+
+
 @keras.saving.register_keras_serializable(package="skreg")
 class SparseInputDense(keras.layers.Dense):
     """A ``Dense`` layer that multiplies sparse input at the cost of its non-zeros.
@@ -87,11 +100,9 @@ class SparseInputDense(keras.layers.Dense):
     def call(self, inputs, training=None):
         if not isinstance(inputs, tf.SparseTensor):
             return super().call(inputs, training=training)
-        kernel = tf.convert_to_tensor(self.kernel)
-        if self.units >= _SEGMENT_SUM_MIN_UNITS:
-            outputs = _segment_sum_matmul(inputs, kernel)
-        else:
-            outputs = tf.sparse.sparse_dense_matmul(inputs, kernel)
+        outputs = sparse_dense_product(
+            inputs, tf.convert_to_tensor(self.kernel), uses_segment_sums(self.units)
+        )
         if self.use_bias:
             outputs = outputs + self.bias
         if self.activation is not None:
