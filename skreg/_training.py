@@ -210,9 +210,13 @@ def _loss_kind(loss):
     return None
 
 
-def plan_training(model, *, sparse, with_accuracy, with_validation):
+def plan_training(model, *, sparse, with_accuracy, validation_sparse=None):
     """The :class:`TrainingPlan` of a compiled build_mlp model, or None when
-    the model has something the program does not do (then Keras trains it)."""
+    the model has something the program does not do (then Keras trains it).
+
+    ``sparse`` says whether the training data is sparse, ``validation_sparse``
+    the same of the validation data (None: no validation data).
+    """
     if model.optimizer is None or not model.built:
         return None
     layer_steps = _layer_steps(model)
@@ -225,7 +229,8 @@ def plan_training(model, *, sparse, with_accuracy, with_validation):
         return None
     kind, slots, hyperparameters = optimizer
     numbers["optimizer"] = hyperparameters
-    key = (steps, kind, bool(sparse), loss, bool(with_accuracy), bool(with_validation))
+    validation = None if validation_sparse is None else bool(validation_sparse)
+    key = (steps, kind, bool(sparse), loss, bool(with_accuracy), validation)
     return TrainingPlan(key, weights, trainable, slots, model.optimizer.iterations, numbers)
 
 
@@ -364,23 +369,26 @@ def _apply_updates(kind, handles, slots, gradients, iterations, hyper):
 
 
 def _signature(plan):
-    steps, _, sparse, _, _, with_validation = plan.key
+    steps, _, sparse, _, _, validation_sparse = plan.key
     resource = tf.TensorSpec([], tf.resource)
-    data = (
-        (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
-         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
-        if sparse
-        else (tf.TensorSpec([None, None], tf.float32),)
-    )  # fmt: skip
-    labelled = (data, tf.TensorSpec([None, None], tf.float32))
+
+    def labelled(sparse):
+        data = (
+            (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
+             tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
+            if sparse
+            else (tf.TensorSpec([None, None], tf.float32),)
+        )  # fmt: skip
+        return data, tf.TensorSpec([None, None], tf.float32)
+
     numbers = {name: tf.TensorSpec([len(values)], tf.float32)
                for name, values in plan.numbers.items()}  # fmt: skip
     return (
         [resource] * len(plan.weights),
         [resource] * len(plan.slots),
         resource,
-        (*labelled, tf.TensorSpec([None], tf.float32)),
-        labelled if with_validation else (),
+        (*labelled(sparse), tf.TensorSpec([None], tf.float32)),
+        () if validation_sparse is None else labelled(validation_sparse),
         numbers,
         # epochs, batch size, patience, early stopping (0/1), seeds (2)
         tf.TensorSpec([6], tf.int64),
@@ -388,11 +396,12 @@ def _signature(plan):
 
 
 def _make_program(plan):
-    steps, kind, sparse, loss, with_accuracy, with_validation = plan.key
+    steps, kind, _, loss, with_accuracy, validation_sparse = plan.key
+    with_validation = validation_sparse is not None
     trainable = list(plan.trainable)
 
     def gatherer(data):
-        if sparse:
+        if len(data) > 1:  # CSR arrays
             return sparse_row_gatherer(*data)
         return lambda rows: tf.gather(data[0], rows)
 

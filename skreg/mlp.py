@@ -380,7 +380,7 @@ class _BaseRegularizedMLP(BaseEstimator):
                 self.model_,
                 sparse=sp.issparse(X),
                 with_accuracy=self._keras_metrics() is not None,
-                with_validation=validation is not None,
+                validation_sparse=None if validation is None else sp.issparse(validation[0]),
             )
         try:
             if plan is None:

@@ -74,6 +74,18 @@ def test_regression_losses_and_validation_equal_keras_fit(loss):
         np.testing.assert_allclose(ours.history_[key], keras_fit.history_[key], rtol=1e-4)
 
 
+def test_sparse_training_with_dense_validation_data(data):
+    X, y = data
+    X_sparse = sp.csr_matrix(np.where(X > 0, X, 0))
+    params = dict(batch_size=len(y), epochs=4, random_state=0)
+    ours = RegularizedMLPClassifier(**params).fit(X_sparse, y, validation_data=(X[:30], y[:30]))
+    keras_fit = _with_keras(RegularizedMLPClassifier(**params)).fit(
+        X_sparse, y, validation_data=(X[:30], y[:30])
+    )
+    np.testing.assert_allclose(ours.history_["val_loss"], keras_fit.history_["val_loss"],
+                               rtol=1e-4)  # fmt: skip
+
+
 def test_early_stopping_stops_and_restores_as_keras_does(data):
     X, y = data
     # A large learning rate makes the validation loss turn up early.
@@ -131,11 +143,9 @@ def test_results_are_the_same_from_a_fresh_and_a_reused_program(data):
 def test_what_the_program_does_not_do_is_left_to_keras(data):
     X, y = data
     clf = RegularizedMLPClassifier(epochs=1, random_state=0).fit(X, y)
-    assert plan_training(clf.model_, sparse=False, with_accuracy=True, with_validation=False)
+    assert plan_training(clf.model_, sparse=False, with_accuracy=True)
     images = RegularizedMLPClassifier(epochs=1, image_shape=(2, 4), image_flip=True,
                                       random_state=0).fit(X, y)  # fmt: skip
-    assert plan_training(images.model_, sparse=False, with_accuracy=True,
-                         with_validation=False) is None  # fmt: skip
+    assert plan_training(images.model_, sparse=False, with_accuracy=True) is None
     clipped = RegularizedMLPClassifier(epochs=1, optimizer__clipnorm=1.0, random_state=0).fit(X, y)
-    assert plan_training(clipped.model_, sparse=False, with_accuracy=True,
-                         with_validation=False) is None  # fmt: skip
+    assert plan_training(clipped.model_, sparse=False, with_accuracy=True) is None
