@@ -573,7 +573,7 @@ def main():
             25_000, 25_000, 10_000, 135
         )
         nets = [int(units) for units in args.nets.split(",")]
-        epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 30, 4
+        epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 100, 4
         augmentation_runs = 5
     paths = {}
     if {"train", "grid", "augmentation"} & set(sections):  # only these read the data sets

@@ -20,7 +20,7 @@ def test_benchmark_quick_mode_runs_every_contender(tmp_path):
     table = out.read_text()
     assert "error" not in table, table
     for label in ("skreg (sparse)", "skreg (dense)", "raw Keras (dense, book)", "scikeras (CSR)",
-                  "sklearn MLPClassifier (CSR)", "StratifiedKFold", "MB per fit",
+                  "sklearn MLPClassifier (CSR, partial_fit)", "StratifiedKFold", "MB per fit",
                   "skreg MultiHotVectorizer", "Input dropout's cost", "skreg / Keras",
                   "fit(max_iter=k)", "Grid search on a small table"):  # fmt: skip
         assert label in table
