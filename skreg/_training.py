@@ -110,7 +110,9 @@ def _layer_steps(model):
             if position != 0 or layer._image_layers:
                 return None
             if layer.dropout or layer.noise:
-                steps.append(("augmentation",))
+                # Which of the two is on is structure (each costs a random
+                # draw over the batch); their values are run-time inputs.
+                steps.append(("augmentation", layer.dropout > 0, layer.noise > 0))
                 numbers["augmentation"] = [layer.dropout, layer.noise]
         elif isinstance(layer, keras.layers.Dense):
             factors = _penalty_factors(layer.kernel_regularizer)
@@ -284,17 +286,25 @@ def _penalty(steps, values, l1, l2):
     return total
 
 
-def _augment(x, augmentation, seed):
+def _augment(x, step, augmentation, seed):
+    """Input dropout and noise, as :class:`skreg.network.InputAugmentation` does."""
+    _, with_dropout, with_noise = step
     dropout, noise = augmentation[0], augmentation[1]
     if isinstance(x, tf.SparseTensor):
-        keep = tf.random.stateless_uniform(tf.shape(x.values), seed) >= dropout
-        x = tf.sparse.retain(x, keep)
-        values = x.values / (1.0 - dropout)
-        values += tf.random.stateless_normal(tf.shape(values), seed + 1) * noise
-        return tf.SparseTensor(x.indices, values, x.dense_shape)
-    keep = tf.random.stateless_uniform(tf.shape(x), seed) >= dropout
-    x = tf.where(keep, x / (1.0 - dropout), 0.0)
-    return x + tf.random.stateless_normal(tf.shape(x), seed + 1) * noise
+        if with_dropout:
+            keep = tf.random.stateless_uniform(tf.shape(x.values), seed) >= dropout
+            x = tf.sparse.retain(x, keep)
+            x = tf.SparseTensor(x.indices, x.values / (1.0 - dropout), x.dense_shape)
+        if with_noise:
+            values = x.values + tf.random.stateless_normal(tf.shape(x.values), seed + 1) * noise
+            x = tf.SparseTensor(x.indices, values, x.dense_shape)
+        return x
+    if with_dropout:
+        keep = tf.random.stateless_uniform(tf.shape(x), seed) >= dropout
+        x = tf.where(keep, x / (1.0 - dropout), 0.0)
+    if with_noise:
+        x += tf.random.stateless_normal(tf.shape(x), seed + 1) * noise
+    return x
 
 
 def _forward(steps, values, handles, x, numbers, *, training, seed=None):
@@ -307,7 +317,7 @@ def _forward(steps, values, handles, x, numbers, *, training, seed=None):
         op_seed = None if seed is None else seed + [0, 2 * position]
         if kind == "augmentation":
             if training:
-                x = _augment(x, numbers["augmentation"], op_seed)
+                x = _augment(x, step, numbers["augmentation"], op_seed)
         elif kind == "dense":
             kernel = values[step[1]]
             if isinstance(x, tf.SparseTensor):

@@ -241,6 +241,10 @@ class _BaseRegularizedMLP(BaseEstimator):
     def _initialize_optimizer(self, optimizer_class, config):
         """A new Keras optimizer: never the user's instance, which is left as is."""
         config = {**config, **self._routed_params("optimizer")}
+        # A fixed name: Keras otherwise numbers each new optimizer (rmsprop_17),
+        # and TensorFlow keeps ~35 kB for every distinct variable name it sees,
+        # so each fit's slot variables would stay in memory for good.
+        config.setdefault("name", optimizer_class.__name__.lower())
         if self.learning_rate is not None:
             config["learning_rate"] = self.learning_rate
         # Same optimizer, same config; RMSprop and Adam update in fused kernels.
@@ -682,6 +686,27 @@ _PARAMETERS_DOC = """
 """
 
 
+_NOTES_DOC = """
+    Notes
+    -----
+    A fit runs in one call into TensorFlow: a training program traced once
+    per network structure in the process (see
+    :func:`skreg.clear_training_cache`) runs every epoch, batch, validation
+    pass and early-stopping decision, and what a search varies (``l1``,
+    ``l2``, ``dropout``, ``learning_rate``, the optimizer's numbers,
+    ``epochs``, ``batch_size``, ``random_state``, sample and class weights,
+    and the values of ``input_dropout`` and ``input_noise``) are its
+    run-time inputs, so the fits of a grid search after the first cost no
+    tracing (switching input dropout or noise on or off is another structure). Keras' ``Model.fit`` trains instead, an epoch
+    per call, when something needs Python after each epoch (``verbose > 0``,
+    ``fit__`` options such as callbacks) or the program does not cover it
+    (image transforms, ``compile__`` options, optimizers other than RMSprop,
+    Adam and SGD, learning-rate schedules, clipping, weight decay). Both
+    compute the same updates (tested to float32 rounding); their random
+    streams (batch order, dropout masks) differ.
+"""
+
+
 class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
     __doc__ = (
         """A multi-layer perceptron classifier with the textbook defences
@@ -701,7 +726,9 @@ class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
         )
         + """    classes_ : ndarray or list of ndarray
         The class labels (for multilabel targets, the label indices).
-
+"""
+        + _NOTES_DOC
+        + """
     Examples
     --------
     >>> from sklearn.datasets import load_breast_cancer
@@ -976,7 +1003,9 @@ class RegularizedMLPRegressor(RegressorMixin, _BaseRegularizedMLP):
         )
         + """    n_outputs_ : int
         Number of outputs (target columns).
-
+"""
+        + _NOTES_DOC
+        + """
     Examples
     --------
     >>> from sklearn.datasets import load_diabetes

@@ -149,3 +149,26 @@ def test_what_the_program_does_not_do_is_left_to_keras(data):
     assert plan_training(images.model_, sparse=False, with_accuracy=True) is None
     clipped = RegularizedMLPClassifier(epochs=1, optimizer__clipnorm=1.0, random_state=0).fit(X, y)
     assert plan_training(clipped.model_, sparse=False, with_accuracy=True) is None
+
+
+def test_the_cache_keeps_the_most_recently_used_programs(data, monkeypatch):
+    from skreg import _training
+
+    X, y = data
+    monkeypatch.setattr(_training, "_CACHE_SIZE", 2)
+    clear_training_cache()
+    for depth in (1, 2, 3, 1):  # three structures, then the first again
+        RegularizedMLPClassifier(hidden_layer_sizes=(4,) * depth, epochs=1).fit(X, y)
+    # The first was evicted by the third, so its second fit traced it anew.
+    assert training_cache_info() == {"hits": 0, "misses": 4, "size": 2}
+    RegularizedMLPClassifier(hidden_layer_sizes=(9, 9, 9), epochs=1).fit(X, y)  # still there
+    assert training_cache_info()["hits"] == 1
+    clear_training_cache()
+
+
+def test_a_width_change_reuses_the_program_of_the_same_depth(data):
+    X, y = data
+    clear_training_cache()
+    for width in (4, 8, 32):
+        RegularizedMLPClassifier(hidden_layer_sizes=(width, width), epochs=1).fit(X, y)
+    assert training_cache_info() == {"hits": 2, "misses": 1, "size": 1}
