@@ -158,6 +158,7 @@ def train_worker(contender, data_path, units, epochs, batch_size, seed=0, params
 
         if contender == "skreg_dense":
             X, X_test = X.toarray(), X_test.toarray()
+
         def make(n_epochs):
             return RegularizedMLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size,
                                             epochs=n_epochs, random_state=seed,
@@ -514,6 +515,19 @@ def median_result(results):
     return row
 
 
+def medians_over_processes(runs, key, report_failure):
+    """{name: median of ``key``} over each name's process results; a name whose
+    processes all failed is reported with the first error and left out."""
+    medians = {}
+    for name, results in runs.items():
+        values = [r[key] for r in results if key in r]
+        if values:
+            medians[name] = statistics.median(values)
+        else:
+            report_failure(name, results[0].get("error"))
+    return medians
+
+
 def fmt(value, pattern):
     return "error" if value is None else pattern.format(value)
 
@@ -732,13 +746,9 @@ def main():
             for c in labels:
                 runs[c].append(in_process({"kind": "search", "contender": c,
                                            "epochs": search_epochs, "folds": folds}))
-        medians = {}
-        for c, results in runs.items():
-            times = [r["seconds"] for r in results if "seconds" in r]
-            if not times:
-                say(f"| {labels[c]} | failed: {results[0].get('error')} | | | |")
-                continue
-            medians[c] = statistics.median(times)
+        medians = medians_over_processes(
+            runs, "seconds", lambda c, error: say(f"| {labels[c]} | failed: {error} | | | |")
+        )
         for c in medians:
             times = [r["seconds"] for r in runs[c] if "seconds" in r]
             ratio = medians[c] / medians["sklearn_mlp"] if "sklearn_mlp" in medians else None
@@ -766,13 +776,12 @@ def main():
                     "kind": "train", "contender": "skreg_sparse", "data_path": str(path),
                     "units": 16, "epochs": epochs, "batch_size": 512, "seed": seed,
                     "params": params}))  # fmt: skip
-        medians = {}
-        for setting, results in runs.items():
+        medians = medians_over_processes(
+            runs, "epoch_seconds", lambda setting, error: say(f"| {setting} | failed: {error} | | | |")
+        )
+        for setting in medians:
+            results = runs[setting]
             times = [r["epoch_seconds"] for r in results if "epoch_seconds" in r]
-            if not times:
-                say(f"| {setting} | failed: {results[0].get('error')} | | | |")
-                continue
-            medians[setting] = statistics.median(times)
             accuracy = statistics.median(r["val_accuracy"] for r in results if "val_accuracy" in r)
             ratio = medians[setting] / medians["none"] if "none" in medians else None
             say(f"| {setting} | {medians[setting]:.3f} | {min(times):.3f}-{max(times):.3f} "

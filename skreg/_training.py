@@ -132,8 +132,11 @@ def _layer_steps(model):
             wide = not _has_dense(steps) and uses_segment_sums(layer.units)
             steps.append(("dense", add(layer.kernel), bias, len(numbers["l1"]) - 1, wide))
         elif isinstance(layer, keras.layers.BatchNormalization):
-            if layer.axis not in (-1, 1, [-1], [1]) or getattr(layer, "synchronized", False) or not _plain(
-                layer, "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint"
+            if (
+                layer.axis not in (-1, 1, [-1], [1])
+                or getattr(layer, "synchronized", False)
+                or not _plain(layer, "beta_regularizer", "gamma_regularizer",
+                              "beta_constraint", "gamma_constraint")  # fmt: skip
             ):
                 return None
             gamma = add(layer.gamma) if layer.scale else -1

@@ -172,3 +172,15 @@ def test_a_width_change_reuses_the_program_of_the_same_depth(data):
     for width in (4, 8, 32):
         RegularizedMLPClassifier(hidden_layer_sizes=(width, width), epochs=1).fit(X, y)
     assert training_cache_info() == {"hits": 2, "misses": 1, "size": 1}
+
+
+def test_keras_continues_a_warm_start_from_the_programs_optimizer_state(data):
+    X, y = data
+    params = dict(epochs=3, batch_size=len(y), warm_start=True, random_state=0)
+    ours = RegularizedMLPClassifier(**params).fit(X, y).fit(X, y)
+    mixed = RegularizedMLPClassifier(**params).fit(X, y)
+    _with_keras(mixed).fit(X, y)  # the second fit through Model.fit
+    assert mixed.model_.optimizer.iterations.numpy() == ours.model_.optimizer.iterations.numpy()
+    np.testing.assert_allclose(mixed.history_["loss"], ours.history_["loss"], rtol=1e-4)
+    np.testing.assert_allclose(mixed.decision_function(X), ours.decision_function(X),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
