@@ -334,8 +334,8 @@ def _forward(steps, values, handles, x, numbers, *, training, seed=None):
             if training:
                 mean, variance = tf.nn.moments(x, axes=[0])
                 for at, batch_value in ((mean_at, mean), (variance_at, variance)):
-                    updates.append(_assign(
-                        handles[at], values[at] * momentum + batch_value * (1.0 - momentum)))  # fmt: skip
+                    moving = values[at] * momentum + batch_value * (1.0 - momentum)
+                    updates.append(_assign(handles[at], moving))
             else:
                 mean, variance = values[mean_at], values[variance_at]
             x = tf.nn.batch_normalization(

@@ -24,9 +24,9 @@ from sklearn.utils.validation import (
 
 from ._batching import make_dataset, n_batches
 from ._inference import predict_float64
+from ._optimizers import fused_optimizer_class
 from ._tensorflow import gradients_released_with, keras, tf
 from ._training import plan_training, train_in_one_call
-from ._optimizers import fused_optimizer_class
 from .network import build_mlp, check_augmentation
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
@@ -697,8 +697,9 @@ _NOTES_DOC = """
     ``epochs``, ``batch_size``, ``random_state``, sample and class weights,
     and the values of ``input_dropout`` and ``input_noise``) are its
     run-time inputs, so the fits of a grid search after the first cost no
-    tracing (switching input dropout or noise on or off is another structure). Keras' ``Model.fit`` trains instead, an epoch
-    per call, when something needs Python after each epoch (``verbose > 0``,
+    tracing (switching input dropout or noise on or off is another
+    structure). Keras' ``Model.fit`` trains instead, an epoch per call,
+    when something needs Python after each epoch (``verbose > 0``,
     ``fit__`` options such as callbacks) or the program does not cover it
     (image transforms, ``compile__`` options, optimizers other than RMSprop,
     Adam and SGD, learning-rate schedules, clipping, weight decay). Both
