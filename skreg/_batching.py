@@ -13,17 +13,22 @@ import scipy.sparse as sp
 
 from ._tensorflow import tf
 
-__all__ = ["make_dataset", "sparse_row_gatherer"]
+__all__ = ["csr_tensors", "make_dataset", "sparse_row_gatherer"]
+
+
+def csr_tensors(X):
+    """A CSR matrix as the tensors :func:`sparse_row_gatherer` takes."""
+    return (
+        tf.constant(X.indptr, dtype=tf.int64),
+        tf.constant(X.indices, dtype=tf.int64),
+        tf.constant(X.data, dtype=tf.float32),
+        tf.constant(X.shape[1], dtype=tf.int64),
+    )
 
 
 def _sparse_row_gatherer(X):
     """A graph function: row numbers -> ``tf.SparseTensor`` of those rows."""
-    return sparse_row_gatherer(
-        tf.constant(X.indptr, dtype=tf.int64),
-        tf.constant(X.indices, dtype=tf.int64),
-        tf.constant(X.data),
-        tf.constant(X.shape[1], dtype=tf.int64),
-    )
+    return sparse_row_gatherer(*csr_tensors(X))
 
 
 def sparse_row_gatherer(indptr, indices, data, n_features):

@@ -25,7 +25,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ._batching import sparse_row_gatherer
+from ._batching import csr_tensors, sparse_row_gatherer
 from ._optimizers import FusedAdam, FusedRMSprop
 from ._tensorflow import keras, tf
 from .network import InputAugmentation, sparse_dense_product, uses_segment_sums
@@ -251,31 +251,24 @@ def _assign(handle, value):
 
 
 def _per_sample_loss(loss, outputs, y):
+    """Keras' own loss functions, per sample (the compiled loss before reduction)."""
     if loss[0] == "binary":
-        return tf.reduce_mean(
-            tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=outputs), axis=-1
-        )
+        return keras.losses.binary_crossentropy(y, outputs, from_logits=True)
     if loss[0] == "categorical":
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.cast(y[:, 0], tf.int32), logits=outputs
+        return keras.losses.sparse_categorical_crossentropy(
+            tf.cast(y[:, 0], tf.int32), outputs, from_logits=True
         )
-    error = outputs - y
-    if loss[0] == "squared_error":
-        return tf.reduce_mean(tf.square(error), axis=-1)
-    if loss[0] == "absolute_error":
-        return tf.reduce_mean(tf.abs(error), axis=-1)
-    delta = loss[1]
-    size = tf.abs(error)
-    return tf.reduce_mean(
-        tf.where(size <= delta, 0.5 * tf.square(error), delta * size - 0.5 * delta**2), axis=-1
-    )
+    if loss[0] == "huber":
+        return keras.losses.huber(y, outputs, delta=loss[1])
+    return {"squared_error": keras.losses.mean_squared_error,
+            "absolute_error": keras.losses.mean_absolute_error}[loss[0]](y, outputs)  # fmt: skip
 
 
 def _per_sample_accuracy(loss, outputs, y):
-    if loss[0] == "binary":  # Keras' BinaryAccuracy on logits, threshold 0
-        return tf.reduce_mean(tf.cast(tf.equal(y, tf.cast(outputs > 0, y.dtype)), y.dtype), -1)
-    return tf.cast(tf.equal(tf.argmax(outputs, axis=-1, output_type=tf.int32),
-                            tf.cast(y[:, 0], tf.int32)), y.dtype)  # fmt: skip
+    """Keras' accuracy metrics, per sample, on logits (threshold 0)."""
+    if loss[0] == "binary":
+        return keras.metrics.binary_accuracy(y, outputs, threshold=0.0)
+    return keras.metrics.sparse_categorical_accuracy(tf.cast(y[:, 0], tf.int32), outputs)
 
 
 def _penalty(steps, values, l1, l2):
@@ -350,6 +343,8 @@ def _forward(steps, values, handles, x, numbers, *, training, seed=None):
                 rate = numbers["rates"][step[2]]
                 keep = tf.random.stateless_uniform(tf.shape(x), op_seed) >= rate
                 x = tf.where(keep, x / (1.0 - rate), 0.0)
+    # Weights read from handles have no static shape; Keras' losses need the rank.
+    x.set_shape([None, None])
     return x, updates
 
 
@@ -563,14 +558,7 @@ def _program_for(plan):
 
 
 def _data_tensors(X):
-    if sp.issparse(X):
-        return (
-            tf.constant(X.indptr, dtype=tf.int64),
-            tf.constant(X.indices, dtype=tf.int64),
-            tf.constant(X.data, dtype=tf.float32),
-            tf.constant(X.shape[1], dtype=tf.int64),
-        )
-    return (tf.constant(X, dtype=tf.float32),)
+    return csr_tensors(X) if sp.issparse(X) else (tf.constant(X, dtype=tf.float32),)
 
 
 def _labels(y):
