@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "RegularizedMLPClassifier": "skreg.mlp",
     "RegularizedMLPRegressor": "skreg.mlp",
+    "RegularizedMLPClassifierCV": "skreg.search",
+    "RegularizedMLPRegressorCV": "skreg.search",
     "build_mlp": "skreg.network",
     "clear_training_cache": "skreg._training",
     "MultiHotVectorizer": "skreg.text",

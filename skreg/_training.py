@@ -165,8 +165,9 @@ def _has_dense(steps):
     return any(step[0] == "dense" for step in steps)
 
 
-def _optimizer_steps(optimizer, variables):
-    """(kind, slots, hyperparameters) for the fused update of ``optimizer``, or None."""
+def optimizer_kind(optimizer):
+    """(kind, [learning rate and three numbers]) of an optimizer the programs
+    update with Keras' formulas, or None."""
     if any(
         getattr(optimizer, name, None)
         for name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
@@ -174,23 +175,34 @@ def _optimizer_steps(optimizer, variables):
     ) or isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         return None
     learning_rate = float(optimizer.learning_rate.numpy())
-    index = [optimizer._get_variable_index(v) for v in variables]
     if type(optimizer) is FusedRMSprop and not optimizer.centered:
-        momentums = optimizer._momentums if optimizer.momentum > 0 else optimizer._fused_steps
-        slots = [s for i in index for s in (optimizer._velocities[i], momentums[i])]
-        return ("rmsprop",), slots, [learning_rate, optimizer.rho, optimizer.momentum,
-                                     optimizer.epsilon]  # fmt: skip
+        return ("rmsprop", optimizer.momentum > 0), [
+            learning_rate, optimizer.rho, optimizer.momentum, optimizer.epsilon]  # fmt: skip
     if type(optimizer) is FusedAdam and not optimizer.amsgrad:
-        slots = [s for i in index for s in (optimizer._momentums[i], optimizer._velocities[i])]
-        return ("adam",), slots, [learning_rate, optimizer.beta_1, optimizer.beta_2,
-                                  optimizer.epsilon]  # fmt: skip
+        return ("adam",), [learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon]
     if type(optimizer) is keras.optimizers.SGD:
-        if optimizer.momentum > 0:
-            slots = [optimizer.momentums[i] for i in index]
-            return ("sgd", True, bool(optimizer.nesterov)), slots, [
-                learning_rate, optimizer.momentum, 0.0, 0.0]  # fmt: skip
-        return ("sgd", False, False), [], [learning_rate, 0.0, 0.0, 0.0]
+        momentum = optimizer.momentum > 0
+        return ("sgd", momentum, momentum and bool(optimizer.nesterov)), [
+            learning_rate, optimizer.momentum, 0.0, 0.0]  # fmt: skip
     return None
+
+
+def _optimizer_steps(optimizer, variables):
+    """(kind, slots, hyperparameters) for the fused update of ``optimizer``, or None."""
+    recognised = optimizer_kind(optimizer)
+    if recognised is None:
+        return None
+    kind, hyperparameters = recognised
+    index = [optimizer._get_variable_index(v) for v in variables]
+    if kind[0] == "rmsprop":
+        # The fused kernel always keeps a momentum buffer (see FusedRMSprop).
+        momentums = optimizer._momentums if kind[1] else optimizer._fused_steps
+        slots = [s for i in index for s in (optimizer._velocities[i], momentums[i])]
+    elif kind[0] == "adam":
+        slots = [s for i in index for s in (optimizer._momentums[i], optimizer._velocities[i])]
+    else:
+        slots = [optimizer.momentums[i] for i in index] if kind[1] else []
+    return ("rmsprop",) if kind[0] == "rmsprop" else kind, slots, hyperparameters
 
 
 def _loss_kind(loss):
@@ -250,7 +262,7 @@ def _assign(handle, value):
     return tf.raw_ops.AssignVariableOp(resource=handle, value=value)
 
 
-def _per_sample_loss(loss, outputs, y):
+def per_sample_loss(loss, outputs, y):
     """Keras' own loss functions, per sample (the compiled loss before reduction)."""
     if loss[0] == "binary":
         return keras.losses.binary_crossentropy(y, outputs, from_logits=True)
@@ -429,7 +441,7 @@ def _make_program(plan):
                 else 0.0
             )
             return (start + _VALIDATION_BATCH_SIZE,
-                    loss_sum + tf.reduce_sum(_per_sample_loss(loss, outputs, y_batch)),
+                    loss_sum + tf.reduce_sum(per_sample_loss(loss, outputs, y_batch)),
                     correct_sum + correct)  # fmt: skip
 
         _, loss_sum, correct_sum = tf.while_loop(
@@ -467,7 +479,7 @@ def _make_program(plan):
                 size = tf.cast(tf.shape(rows)[0], tf.float32)
                 # Keras' "sum_over_batch_size": weighted sum over the batch size.
                 batch_loss = tf.reduce_sum(
-                    _per_sample_loss(loss, outputs, y_batch) * w_batch
+                    per_sample_loss(loss, outputs, y_batch) * w_batch
                 ) / size + _penalty(steps, values, numbers["l1"], numbers["l2"])
             gradients = tape.gradient(batch_loss, [values[i] for i in trainable])
             updates += _apply_updates(kind, trainable_handles, slots, gradients,
@@ -543,25 +555,26 @@ def _make_program(plan):
     return tf.function(program, input_signature=_signature(plan), autograph=False)
 
 
-def _program_for(plan):
+def cached_program(key, make_program):
+    """The traced program of ``key`` from the cache, made by ``make_program()`` on a miss."""
     with _cache_lock:
-        program = _programs.get(plan.key)
+        program = _programs.get(key)
         if program is not None:
-            _programs.move_to_end(plan.key)
+            _programs.move_to_end(key)
             _cache_stats["hits"] += 1
             return program
         _cache_stats["misses"] += 1
-        program = _programs[plan.key] = _make_program(plan)
+        program = _programs[key] = make_program()
         while len(_programs) > _CACHE_SIZE:
             _programs.popitem(last=False)
         return program
 
 
-def _data_tensors(X):
+def data_tensors(X):
     return csr_tensors(X) if sp.issparse(X) else (tf.constant(X, dtype=tf.float32),)
 
 
-def _labels(y):
+def label_tensor(y):
     y = np.asarray(y, dtype=np.float32)
     return tf.constant(y.reshape(len(y), -1))
 
@@ -583,13 +596,13 @@ def train_in_one_call(plan, X, y, sample_weight, validation, *, epochs, batch_si
         Seeds of the batch order and of the dropout masks.
     """
     weight = np.ones(X.shape[0], np.float32) if sample_weight is None else sample_weight
-    program = _program_for(plan)
+    program = cached_program(plan.key, functools.partial(_make_program, plan))
     epochs_run, history = program(
         [v.handle for v in plan.weights],
         [v.handle for v in plan.slots],
         plan.iterations.handle,
-        (_data_tensors(X), _labels(y), tf.constant(weight, tf.float32)),
-        () if validation is None else (_data_tensors(validation[0]), _labels(validation[1])),
+        (data_tensors(X), label_tensor(y), tf.constant(weight, tf.float32)),
+        () if validation is None else (data_tensors(validation[0]), label_tensor(validation[1])),
         {name: tf.constant(values, tf.float32) for name, values in plan.numbers.items()},
         tf.constant([epochs, batch_size, patience, int(early_stopping), *seeds], tf.int64),
     )

@@ -1,0 +1,386 @@
+"""Many networks of one shape trained side by side in one TensorFlow program.
+
+A cross-validated search over penalties trains candidates x folds networks
+that differ only in numbers. On small networks a training step costs
+TensorFlow's per-op overhead more than arithmetic, so K such networks
+("towers") stacked along a leading axis cost little more a step than one.
+The towers see the same shuffled batches of all the rows; each learns only
+from its own fold's training rows (its row weights are 0 on the others) and
+has its own penalties, dropout rate and learning rate. After each epoch the
+program computes every tower's outputs on all the rows, from which the
+caller scores each tower on its held-out rows.
+
+Layout of the weights of K towers (the ``build_mlp`` network, stacked):
+
+- first hidden kernel: ``[n_features, K * units]``, the towers' kernels side
+  by side, so that sparse input is multiplied once for all of them;
+- other kernels: ``[K, in, out]`` (batched matmuls); biases and batch-norm
+  vectors: ``[K, 1, units]``.
+
+Everything is a loop variable of the program (no Keras model, no resource
+variables): the caller only needs the outputs, and the search refits its
+best candidate as a plain estimator.
+"""
+
+import functools
+
+import numpy as np
+
+from ._batching import sparse_row_gatherer
+from ._tensorflow import keras, tf
+from ._training import cached_program, label_tensor, per_sample_loss
+from .network import sparse_dense_product
+
+__all__ = ["TowerStructure", "initial_weights", "tower_bytes", "train_towers"]
+
+# Keras' BatchNormalization defaults, which build_mlp uses.
+_BATCH_NORM_MOMENTUM = 0.99
+_BATCH_NORM_EPSILON = 1e-3
+# Rows per evaluation pass: bounds the memory of the hidden activations.
+_EVALUATION_BATCH_SIZE = 4096
+
+
+class TowerStructure:
+    """The static structure of a group of towers: the key of its traced program.
+
+    Widths and the number of towers are not part of it (they are shapes of
+    run-time inputs); what changes the ops traced is.
+    """
+
+    def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
+                 wide, with_l1, with_l2, with_dropout):  # fmt: skip
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.loss = loss
+        self.optimizer = optimizer
+        self.sparse = sparse
+        self.wide = wide
+        self.with_l1 = with_l1
+        self.with_l2 = with_l2
+        self.with_dropout = with_dropout
+
+    @property
+    def key(self):
+        return ("towers", *sorted(vars(self).items()))
+
+    def n_slots(self):
+        """Optimizer buffers per trainable weight."""
+        kind = self.optimizer
+        if kind[0] == "adam" or kind == ("rmsprop", True):
+            return 2
+        return 1 if kind[0] == "rmsprop" or kind[1] else 0
+
+
+def tower_bytes(n_features, hidden_layer_sizes, n_outputs, *, n_rows, batch_size,
+                epochs, n_slots):  # fmt: skip
+    """Estimated memory of one tower in a group: its weights with their
+    gradients, optimizer buffers and copies in the training loop, its share of
+    the activations, and its outputs on every row after every epoch."""
+    widths = [n_features, *hidden_layer_sizes, n_outputs]
+    n_weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    units = sum(hidden_layer_sizes) + n_outputs
+    activations = (batch_size + _EVALUATION_BATCH_SIZE) * units * 6
+    return 4 * (n_weights * (5 + n_slots) + activations + epochs * n_rows * n_outputs)
+
+
+def initial_weights(n_features, hidden_layer_sizes, n_outputs, *, n_towers, batch_norm,
+                    random_state):  # fmt: skip
+    """The towers' starting weights, as numpy arrays in the program's order.
+
+    Keras' initializers of build_mlp's layers (Glorot-uniform kernels, zero
+    biases, batch norm's ones and zeros); every tower starts from the same
+    draw, so candidates differ by their parameters only, as in a grid search
+    with a fixed ``random_state``.
+    """
+    weights = []
+    widths = [n_features, *hidden_layer_sizes]
+    for i, (fan_in, units) in enumerate(zip(widths[:-1], widths[1:])):
+        kernel = _glorot_uniform(random_state, fan_in, units)
+        if i == 0:
+            weights.append(np.tile(kernel, (1, n_towers)))
+        else:
+            weights.append(np.broadcast_to(kernel, (n_towers, fan_in, units)))
+        vectors = ([1.0, 0.0, 0.0, 1.0] if batch_norm else [0.0])  # gamma, beta, mean, variance
+        weights += [np.full((n_towers, 1, units), value, np.float32) for value in vectors]
+    kernel = _glorot_uniform(random_state, widths[-1], n_outputs)
+    weights += [np.broadcast_to(kernel, (n_towers, widths[-1], n_outputs)),
+                np.zeros((n_towers, 1, n_outputs), np.float32)]  # fmt: skip
+    return weights
+
+
+def _glorot_uniform(random_state, fan_in, fan_out):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return random_state.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+
+
+def _layout(structure):
+    """Per weight position: (kind, hidden layer); kinds kernel, bias, gamma,
+    beta, mean, variance (the last two not trained), output_kernel, output_bias."""
+    layout = []
+    for i in range(structure.n_hidden):
+        layout.append(("kernel", i))
+        names = ("gamma", "beta", "mean", "variance") if structure.batch_norm else ("bias",)
+        layout += [(name, i) for name in names]
+    return layout + [("output_kernel", None), ("output_bias", None)]
+
+
+def _per_tower(vector, kind, layer, weight):
+    """A [K] vector shaped to multiply a weight of the given kind elementwise."""
+    if kind == "kernel" and layer == 0:  # [n_features, K * units]
+        units = tf.shape(weight)[1] // tf.shape(vector)[0]
+        return tf.repeat(vector, units)[None, :]
+    return vector[:, None, None]
+
+
+def _kernel_sums(kernel, layer, n_towers, function):
+    """[K]: ``function`` (abs or square) summed over each tower's kernel."""
+    values = tf.reduce_sum(function(kernel), axis=0 if layer == 0 else [1, 2])
+    if layer == 0:
+        values = tf.reduce_sum(tf.reshape(values, [n_towers, -1]), axis=1)
+    return values
+
+
+def _penalties(structure, layout, weights, numbers, n_towers):
+    total = tf.zeros([n_towers])
+    for (kind, layer), weight in zip(layout, weights):
+        if kind != "kernel":
+            continue
+        if structure.with_l1:
+            total += numbers["l1"] * _kernel_sums(weight, layer, n_towers, tf.abs)
+        if structure.with_l2:
+            total += numbers["l2"] * _kernel_sums(weight, layer, n_towers, tf.square)
+    return total
+
+
+def _forward(structure, layout, weights, x, numbers, *, member=None, seed=None):
+    """[K, rows, outputs]; in training (``member`` given: [K, rows], 1 where a
+    row is in the tower's training fold) also dropout and batch norm's
+    statistics over each tower's own rows, returned as {position: new value}."""
+    training = member is not None
+    n_towers = tf.shape(weights[-1])[0]
+    moving = {}
+    at = {entry: position for position, entry in enumerate(layout)}
+    h = None
+    for i in range(structure.n_hidden):
+        kernel = weights[at["kernel", i]]
+        if i == 0:
+            h = sparse_dense_product(x, kernel, structure.wide) if structure.sparse else tf.matmul(
+                x, kernel
+            )
+            h = tf.transpose(tf.reshape(h, [tf.shape(h)[0], n_towers, -1]), [1, 0, 2])
+        else:
+            h = tf.matmul(h, kernel)
+        if structure.batch_norm:
+            gamma, beta = weights[at["gamma", i]], weights[at["beta", i]]
+            if training:
+                rows = member[:, :, None]
+                count = tf.reduce_sum(rows, axis=1, keepdims=True)
+                mean = tf.math.divide_no_nan(tf.reduce_sum(h * rows, 1, keepdims=True), count)
+                variance = tf.math.divide_no_nan(
+                    tf.reduce_sum(tf.square(h - mean) * rows, 1, keepdims=True), count
+                )
+                for name, batch_value in (("mean", mean), ("variance", variance)):
+                    position = at[name, i]
+                    moving[position] = weights[position] * _BATCH_NORM_MOMENTUM + batch_value * (
+                        1.0 - _BATCH_NORM_MOMENTUM
+                    )
+            else:
+                mean, variance = weights[at["mean", i]], weights[at["variance", i]]
+            h = tf.nn.batch_normalization(h, mean, variance, beta, gamma, _BATCH_NORM_EPSILON)
+        else:
+            h = h + weights[at["bias", i]]
+        h = keras.activations.get(structure.activation)(h)
+        if training and structure.with_dropout:
+            rate = numbers["dropout"][:, None, None]
+            keep = tf.random.stateless_uniform(tf.shape(h), seed + [0, 2 * i]) >= rate
+            h = tf.where(keep, h / (1.0 - rate), 0.0)
+    outputs = tf.matmul(h, weights[at["output_kernel", None]]) + weights[at["output_bias", None]]
+    return outputs, moving
+
+
+def _losses(structure, outputs, y):
+    """[K, rows]: the per-sample loss of every tower (Keras' loss functions)."""
+    n_towers, n_rows = tf.shape(outputs)[0], tf.shape(outputs)[1]
+    flat = tf.reshape(outputs, [n_towers * n_rows, -1])
+    flat.set_shape([None, None])
+    losses = per_sample_loss(structure.loss, flat, tf.tile(y, [n_towers, 1]))
+    return tf.reshape(losses, [n_towers, n_rows])
+
+
+def _update(kind, weight, slots, gradient, learning_rate, hyper, iteration):
+    """Keras' update formulas with a learning rate per tower; (weight, slots)."""
+    if kind[0] == "rmsprop":
+        rho, momentum, epsilon = hyper[0], hyper[1], hyper[2]
+        velocity = rho * slots[0] + (1.0 - rho) * tf.square(gradient)
+        increment = learning_rate * gradient / tf.sqrt(velocity + epsilon)
+        if kind[1]:
+            step = momentum * slots[1] + increment
+            return weight - step, [velocity, step]
+        return weight - increment, [velocity]
+    if kind[0] == "adam":
+        beta_1, beta_2, epsilon = hyper[0], hyper[1], hyper[2]
+        t = tf.cast(iteration + 1, tf.float32)
+        first = beta_1 * slots[0] + (1.0 - beta_1) * gradient
+        second = beta_2 * slots[1] + (1.0 - beta_2) * tf.square(gradient)
+        alpha = learning_rate * tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
+        return weight - alpha * first / (tf.sqrt(second) + epsilon), [first, second]
+    if kind[1]:  # SGD with momentum
+        velocity = hyper[0] * slots[0] - learning_rate * gradient
+        step = hyper[0] * velocity - learning_rate * gradient if kind[2] else velocity
+        return weight + step, [velocity]
+    return weight - learning_rate * gradient, []
+
+
+def _signature(structure, n_weights):
+    data = (
+        (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
+         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
+        if structure.sparse
+        else (tf.TensorSpec([None, None], tf.float32),)
+    )  # fmt: skip
+    matrix, vector = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32)
+    weights = [tf.TensorSpec([None, None], tf.float32)]
+    weights += [tf.TensorSpec([None, None, None], tf.float32)] * (n_weights - 1)
+    numbers = {name: vector for name in ("l1", "l2", "dropout", "learning_rate")}
+    numbers["optimizer"] = tf.TensorSpec([3], tf.float32)
+    # data, y, row weights [K, n], membership [K, n], weights, numbers,
+    # settings: epochs, batch size, shuffle seed, dropout seed
+    return (data, matrix, matrix, matrix, weights, numbers, tf.TensorSpec([4], tf.int64))
+
+
+def _make_program(structure):
+    layout = _layout(structure)
+    trainable = [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
+    n_slots = structure.n_slots()
+
+    def gatherer(data):
+        if structure.sparse:
+            return sparse_row_gatherer(*data)
+        return lambda rows: tf.gather(data[0], rows)
+
+    def program(data, y, row_weight, member, weights, numbers, settings):
+        epochs, batch_size, shuffle_seed, dropout_seed = (settings[i] for i in range(4))
+        gather = gatherer(data)
+        n_rows = tf.shape(y, out_type=tf.int64)[0]
+        n_towers = tf.shape(numbers["l2"])[0]
+        n_steps = (n_rows + batch_size - 1) // batch_size
+        rates = {
+            p: _per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
+        }
+
+        def train_step(order, step, iteration, weights, slots, loss_sum):
+            rows = order[step * batch_size : tf.minimum((step + 1) * batch_size, n_rows)]
+            x, y_batch = gather(rows), tf.gather(y, rows)
+            w_batch, m_batch = tf.gather(row_weight, rows, axis=1), tf.gather(member, rows, axis=1)
+            with tf.GradientTape() as tape:
+                tape.watch([weights[p] for p in trainable])
+                outputs, moving = _forward(
+                    structure, layout, weights, x, numbers, member=m_batch,
+                    seed=tf.stack([dropout_seed, iteration * 1024]),
+                )  # fmt: skip
+                # Keras' "sum_over_batch_size", each tower over its own rows.
+                count = tf.reduce_sum(m_batch, axis=1)
+                tower_losses = tf.math.divide_no_nan(
+                    tf.reduce_sum(_losses(structure, outputs, y_batch) * w_batch, axis=1), count
+                ) + _penalties(structure, layout, weights, numbers, n_towers)
+                # The towers share no weight: the sum's gradient is each one's own.
+                total = tf.reduce_sum(tower_losses)
+            gradients = tape.gradient(total, [weights[p] for p in trainable])
+            new_weights, new_slots = list(weights), list(slots)
+            for j, (p, gradient) in enumerate(zip(trainable, gradients)):
+                new_weights[p], new_slots[j * n_slots : (j + 1) * n_slots] = _update(
+                    structure.optimizer, weights[p], slots[j * n_slots : (j + 1) * n_slots],
+                    gradient, rates[p], numbers["optimizer"], iteration,
+                )  # fmt: skip
+            for p, value in moving.items():
+                new_weights[p] = value
+            return (step + 1, iteration + 1, new_weights, new_slots,
+                    loss_sum + tower_losses * count)  # fmt: skip
+
+        def evaluate(weights):
+            """[rows, K, outputs]: every tower's outputs on every row, inference mode."""
+
+            def body(start, outputs):
+                rows = tf.range(start, tf.minimum(start + _EVALUATION_BATCH_SIZE, n_rows))
+                batch, _ = _forward(structure, layout, weights, gather(rows), numbers)
+                return start + _EVALUATION_BATCH_SIZE, outputs.write(
+                    tf.cast(start // _EVALUATION_BATCH_SIZE, tf.int32),
+                    tf.transpose(batch, [1, 0, 2]),
+                )
+
+            _, outputs = tf.while_loop(
+                lambda start, _: start < n_rows, body,
+                (tf.constant(0, tf.int64),
+                 tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)),
+                parallel_iterations=1,
+            )  # fmt: skip
+            return outputs.concat()
+
+        def epoch_body(epoch, iteration, weights, slots, losses, outputs):
+            order = tf.cast(
+                tf.argsort(tf.random.stateless_uniform([n_rows], tf.stack([shuffle_seed, epoch]))),
+                tf.int64,
+            )
+            _, iteration, weights, slots, loss_sum = tf.while_loop(
+                lambda step, *_: step < n_steps, functools.partial(train_step, order),
+                (tf.constant(0, tf.int64), iteration, weights, slots, tf.zeros([n_towers])),
+                parallel_iterations=1,
+            )  # fmt: skip
+            # Keras' epoch loss: the batch losses weighted by their sizes.
+            loss = tf.math.divide_no_nan(loss_sum, tf.reduce_sum(member, axis=1))
+            at = tf.cast(epoch, tf.int32)
+            return (epoch + 1, iteration, weights, slots, losses.write(at, loss),
+                    outputs.write(at, evaluate(weights)))  # fmt: skip
+
+        slots = [tf.zeros_like(weights[p]) for p in trainable for _ in range(n_slots)]
+        _, _, _, _, losses, outputs = tf.while_loop(
+            lambda epoch, *_: epoch < epochs, epoch_body,
+            (tf.constant(0, tf.int64), tf.constant(0, tf.int64), weights, slots,
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True)),
+            parallel_iterations=1,
+        )  # fmt: skip
+        return losses.stack(), outputs.stack()
+
+    return tf.function(
+        program, input_signature=_signature(structure, len(layout)), autograph=False
+    )
+
+
+def train_towers(structure, data, y, row_weight, member, weights, numbers, *, epochs,
+                 batch_size, seeds):  # fmt: skip
+    """Train a group of K towers; (training losses [epochs, K], outputs
+    [epochs, n_rows, K, n_outputs]) as numpy arrays.
+
+    Parameters
+    ----------
+    structure : TowerStructure
+    data : tuple of tensors
+        From :func:`skreg._training.data_tensors` (made once for all groups).
+    y : ndarray of shape (n_rows,) or (n_rows, n_columns)
+        Encoded labels or targets.
+    row_weight : ndarray of shape (K, n_rows)
+        Each tower's weight of each row: 0 outside its training fold.
+    member : ndarray of shape (K, n_rows)
+        1 where a row is in the tower's training fold, else 0.
+    weights : list of ndarray
+        From :func:`initial_weights`.
+    numbers : dict
+        ``l1``, ``l2``, ``dropout``, ``learning_rate``: [K] each;
+        ``optimizer``: the optimizer's three other numbers.
+    epochs, batch_size : int
+    seeds : pair of int
+        Seeds of the batch order and of the dropout masks.
+    """
+    program = cached_program(structure.key, functools.partial(_make_program, structure))
+    losses, outputs = program(
+        data,
+        label_tensor(y),
+        tf.constant(row_weight, tf.float32),
+        tf.constant(member, tf.float32),
+        [tf.constant(w, tf.float32) for w in weights],
+        {name: tf.constant(values, tf.float32) for name, values in numbers.items()},
+        tf.constant([epochs, batch_size, *seeds], tf.int64),
+    )
+    return losses.numpy(), outputs.numpy()

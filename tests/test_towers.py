@@ -1,0 +1,140 @@
+"""The tower program against the single-network training program.
+
+With one batch per epoch and no dropout both see the same numbers, so each
+tower's training losses and outputs must equal those of a separate fit on
+its fold's rows, from the same starting weights, to float32 rounding.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._inference import predict_float64
+from skreg._towers import TowerStructure, train_towers
+from skreg._training import (
+    _loss_kind,
+    data_tensors,
+    optimizer_kind,
+    plan_training,
+    train_in_one_call,
+)
+from skreg.network import uses_segment_sums
+
+EPOCHS = 4
+
+
+def _data(sparse):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)[:200]
+    y = y[:200]
+    if sparse:  # about half the entries stored, some not 1
+        X = sp.csr_matrix(np.where(X > 0, np.round(X, 1), 0.0).astype(np.float32))
+    return X, y
+
+
+def _towers_like(estimator, X, y, settings, folds):
+    """Train one tower per (settings, fold); return (losses, outputs) of the
+    towers and of separate single-network fits from the same start."""
+    estimator = estimator.set_params(random_state=0, batch_size=10_000, epochs=EPOCHS)
+    y_encoded = estimator._encode_y(y, first_call=True)
+    optimizer_class, config = estimator._resolve_optimizer()
+    n_towers = len(settings)
+    hidden = list(estimator.hidden_layer_sizes)
+    start_model = estimator._initialize_model(
+        X.shape[1], 0, estimator._initialize_optimizer(optimizer_class, config)
+    )
+    start = [w.numpy() for w in start_model.weights]
+    # build_mlp's weights in the towers' layout (same start for every tower).
+    weights = []
+    for i, value in enumerate(start):
+        if i == 0:
+            weights.append(np.tile(value, (1, n_towers)))
+        elif value.ndim == 2:
+            weights.append(np.broadcast_to(value, (n_towers, *value.shape)))
+        else:
+            weights.append(np.broadcast_to(value, (n_towers, 1, value.shape[0])))
+    kind, hyper = optimizer_kind(start_model.optimizer)
+    member = np.zeros((n_towers, X.shape[0]), np.float32)
+    for k, rows in enumerate(folds):
+        member[k, rows] = 1.0
+    structure = TowerStructure(
+        n_hidden=len(hidden), activation=estimator.activation,
+        batch_norm=estimator.batch_norm, loss=_loss_kind(start_model.loss), optimizer=kind,
+        sparse=sp.issparse(X), wide=sp.issparse(X) and uses_segment_sums(n_towers * hidden[0]),
+        with_l1=True, with_l2=True, with_dropout=False,
+    )  # fmt: skip
+    numbers = {
+        "l1": [s.get("l1", 0.0) for s in settings],
+        "l2": [s.get("l2", 0.0) for s in settings],
+        "dropout": [0.0] * n_towers,
+        "learning_rate": [s.get("learning_rate", hyper[0]) for s in settings],
+        "optimizer": hyper[1:],
+    }
+    tower_losses, tower_outputs = train_towers(
+        structure, data_tensors(X), y_encoded, member, member, weights, numbers,
+        epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
+    )  # fmt: skip
+
+    single_losses, single_outputs = [], []
+    for setting, rows in zip(settings, folds):
+        single = clone(estimator).set_params(**setting)
+        single._encode_y(y, first_call=True)
+        model = single._initialize_model(
+            X.shape[1], 0, single._initialize_optimizer(optimizer_class, config)
+        )
+        plan = plan_training(model, sparse=sp.issparse(X), with_accuracy=False)
+        history = train_in_one_call(
+            plan, X[rows], y_encoded[rows], None, None, epochs=EPOCHS, batch_size=len(rows),
+            early_stopping=False, patience=1, seeds=[1, 2],
+        )  # fmt: skip
+        single_losses.append(history["loss"])
+        single_outputs.append(predict_float64(model, X, 4096))
+    return (
+        tower_losses.T,
+        np.moveaxis(tower_outputs[-1], 1, 0),
+        np.array(single_losses),
+        np.array(single_outputs),
+    )
+
+
+FOLDS = [np.arange(0, 150), np.arange(50, 200), np.r_[0:50, 100:200]]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize(
+    "params, settings",
+    [
+        ({}, [{"l2": 0.0}, {"l2": 1e-3}, {"l2": 1e-1}]),
+        ({"optimizer": "adam"}, [{"l1": 1e-3}, {"l2": 1e-2, "learning_rate": 1e-2},
+                                 {"learning_rate": 3e-3}]),  # fmt: skip
+        ({"optimizer": "sgd", "optimizer__momentum": 0.9, "optimizer__nesterov": True,
+          "learning_rate": 0.05}, [{"l2": 1e-3}, {"learning_rate": 0.01}, {}]),  # fmt: skip
+        ({"optimizer__momentum": 0.5, "batch_norm": True, "activation": "tanh"},
+         [{"l2": 1e-3}, {"l1": 1e-4, "l2": 1e-4}, {"learning_rate": 3e-3}]),  # fmt: skip
+        ({"hidden_layer_sizes": (40,)}, [{"l2": 1e-3}, {}, {"l2": 1e-2}]),  # wide sparse kernel
+    ],
+    ids=["rmsprop", "adam", "sgd-nesterov", "batch-norm", "wide"],
+)
+def test_each_tower_trains_as_a_separate_fit(sparse, params, settings):
+    X, y = _data(sparse)
+    estimator = RegularizedMLPClassifier(**params)
+    tower_losses, tower_outputs, losses, outputs = _towers_like(estimator, X, y, settings, FOLDS)
+    np.testing.assert_allclose(tower_losses, losses, rtol=1e-4)
+    np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
+def test_regression_towers_train_as_separate_fits(loss):
+    X, y = _data(sparse=False)
+    target = X[:, 0] * 0.5 + X[:, 1]
+    estimator = RegularizedMLPRegressor(loss=loss, learning_rate=3e-3)
+    settings = [{"l2": 0.0}, {"l2": 1e-2}, {"l1": 1e-3}]
+    tower_losses, tower_outputs, losses, outputs = _towers_like(
+        estimator, X, target, settings, FOLDS
+    )
+    np.testing.assert_allclose(tower_losses, losses, rtol=1e-4)
+    np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
