@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "augmentation",
+SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "augmentation",
             "predict")  # fmt: skip
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp",
               "sklearn_mlp_fit"]  # fmt: skip
@@ -396,6 +396,55 @@ def search_worker(contender, epochs, folds):
     return {"seconds": time.perf_counter() - start, "best_score": float(search.best_score_)}
 
 
+def cv_worker(contender, dataset, data_path, epochs, folds):
+    """One penalty search, 5 l2 values (alpha for MLPClassifier) x ``folds``
+    stratified folds: RegularizedMLPClassifierCV (every fit as towers of one
+    program) or GridSearchCV over RegularizedMLPClassifier / MLPClassifier."""
+    import warnings
+
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    if dataset == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = load_breast_cancer(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        batch_size = 32
+    else:
+        X, y, _, _ = load_data(data_path)
+        batch_size = 512
+    penalties = [0.0, 1e-4, 1e-3, 1e-2, 1e-1]
+    cv = StratifiedKFold(folds)
+    common = dict(hidden_layer_sizes=(16, 16), batch_size=batch_size, random_state=0)
+    if contender == "skreg_cv":
+        from skreg import RegularizedMLPClassifierCV
+
+        search = RegularizedMLPClassifierCV(param_grid={"l2": penalties}, cv=cv, epochs=epochs,
+                                            **common)  # fmt: skip
+    elif contender == "skreg_grid":
+        from skreg import RegularizedMLPClassifier
+
+        search = GridSearchCV(RegularizedMLPClassifier(epochs=epochs, **common),
+                              {"l2": penalties}, cv=cv)  # fmt: skip
+    else:
+        from sklearn.neural_network import MLPClassifier
+
+        search = GridSearchCV(MLPClassifier(max_iter=epochs, **common),
+                              {"alpha": penalties}, cv=cv)  # fmt: skip
+    base_rss = current_rss_mb()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLPClassifier's ConvergenceWarning at max_iter
+        search.fit(X, y)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "scores": search.cv_results_["mean_test_score"].tolist(),
+            "best_index": int(search.best_index_),
+            "data_mb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes if hasattr(X, "indptr")
+                        else X.nbytes) / 2**20,
+            "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss}  # fmt: skip
+
+
 def _cv_class(estimator, y):
     from sklearn.base import is_classifier
     from sklearn.model_selection import check_cv
@@ -447,7 +496,7 @@ def predict_worker(case, n_rows, repeats):
 
 
 WORKERS = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker,
-           "search": search_worker, "vectorizer": vectorizer_worker,
+           "search": search_worker, "cv": cv_worker, "vectorizer": vectorizer_worker,
            "predict": predict_worker}  # fmt: skip
 
 
@@ -590,7 +639,7 @@ def main():
         epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 100, 4
         augmentation_runs = 5
     paths = {}
-    if {"train", "grid", "augmentation"} & set(sections):  # only these read the data sets
+    if {"train", "grid", "cv", "augmentation"} & set(sections):  # only these read the data sets
         for name, make in datasets.items():
             paths[name] = tmp / f"{len(paths)}.npz"
             save_data(paths[name], *make())
@@ -756,6 +805,47 @@ def main():
                 f"| {fmt(ratio, '{:.2f}x')} | {runs[c][0]['best_score']:.4f} |")
         if "skreg" in medians and "scikeras" in medians:
             say(f"\nskreg is {medians['scikeras'] / medians['skreg']:.1f}x faster than scikeras.")
+        say()
+
+    if "cv" in sections:
+        current = "cv"
+        name, path = next(iter(paths.items()))
+        cv_epochs = 2 if args.quick else 20
+        heading(f"## Cross-validated search in one program: RegularizedMLPClassifierCV, "
+                f"16-16, 5 penalties, {cv_epochs} epochs\n")  # fmt: skip
+        say("Wall time of the whole search including the refit, each contender in its "
+            "own process, in turn. `skreg CV`: RegularizedMLPClassifierCV (candidates x "
+            "folds trained as towers of one TensorFlow program); `skreg GridSearchCV`: "
+            "GridSearchCV over RegularizedMLPClassifier; `MLPClassifier`: GridSearchCV over "
+            "sklearn's MLPClassifier searching alpha with max_iter = epochs. Same stratified "
+            "folds. Scores: mean CV accuracy of the 5 candidates (l2 or alpha 0, 1e-4, 1e-3, "
+            "1e-2, 1e-1). Peak RSS is the process's, data included.\n")
+        say("| data | contender | runs | median wall s | range | vs skreg CV | mean CV accuracy "
+            "per candidate | best | peak RSS MB |")
+        say("|---|---|---|---|---|---|---|---|---|")
+        labels = {"skreg_cv": "skreg CV", "skreg_grid": "skreg GridSearchCV",
+                  "sklearn_mlp": "MLPClassifier GridSearchCV"}
+        cases = [("breast_cancer", None, 5, 2 if args.quick else 5),
+                 (name, str(path), 3, 1)]
+        for dataset, data_path, folds, n_runs in cases:
+            runs = {c: [] for c in labels}
+            for _ in range(n_runs):
+                for c in labels:
+                    runs[c].append(in_process({"kind": "cv", "contender": c, "dataset": dataset,
+                                               "data_path": data_path, "epochs": cv_epochs,
+                                               "folds": folds}))  # fmt: skip
+            medians = medians_over_processes(
+                runs, "seconds",
+                lambda c, error: say(f"| {dataset} | {labels[c]} | failed: {error} |||||||"),
+            )
+            for c in medians:
+                ok = [r for r in runs[c] if "seconds" in r]
+                times = [r["seconds"] for r in ok]
+                ratio = medians[c] / medians["skreg_cv"] if "skreg_cv" in medians else None
+                scores = ", ".join(f"{v:.4f}" for v in ok[0]["scores"])
+                say(f"| {dataset} ({folds} folds) | {labels[c]} | {len(ok)} | {medians[c]:.2f} "
+                    f"| {min(times):.2f}-{max(times):.2f} | {fmt(ratio, '{:.2f}x')} | {scores} "
+                    f"| {ok[0]['best_index'] + 1} | {max(r['peak_rss_mb'] for r in ok):.0f} |")
         say()
 
     if "augmentation" in sections:

@@ -125,7 +125,9 @@ def _search(args):
 
     progress = _Progress(args.quiet)
     grid = _parse_grid(args.param)
-    progress.say(f"skreg search on {args.dataset}: GridSearchCV with {args.cv}-fold "
+    how = ("RegularizedMLPClassifierCV (all fits at once)" if args.method == "cv"
+           else "GridSearchCV")  # fmt: skip
+    progress.say(f"skreg search on {args.dataset}: {how} with {args.cv}-fold "
                  f"stratified CV{' (quick mode)' if args.quick else ''}")  # fmt: skip
     result = run_search(
         args.dataset,
@@ -136,6 +138,7 @@ def _search(args):
         random_state=args.random_state,
         data_home=args.data_home,
         verbose=0 if args.quiet else 2,
+        method=args.method,
     )
     names = [k for k in result.table[0] if k not in
              ("mean_cv_accuracy", "std_cv_accuracy", "rank", "mean_fit_seconds")]  # fmt: skip
@@ -194,13 +197,17 @@ def _parser():
     study.add_argument("--output", default="study_results", help="folder for tables and figures")
     study.set_defaults(run=_study)
 
-    search = commands.add_parser("search", help="GridSearchCV over the penalties in a "
-                                                "Pipeline; CV table, best parameters, test score")  # fmt: skip
+    search = commands.add_parser("search", help="cross-validated search over the penalties; "
+                                                "CV table, best parameters, test score")  # fmt: skip
     common(search)
     search.add_argument("--param", action="append", metavar="NAME=V1,V2",
                         help="a classifier parameter and its values, repeatable "
                              "(default: l2=0,1e-4,1e-3,1e-2 and dropout=0,0.5)")  # fmt: skip
     search.add_argument("--cv", type=int, default=3, help="stratified folds")
+    search.add_argument("--method", choices=["cv", "grid"], default="cv",
+                        help="cv: RegularizedMLPClassifierCV, every fit at once on features "
+                             "made once (default); grid: GridSearchCV over the Pipeline, "
+                             "features refitted in each fold")  # fmt: skip
     search.add_argument("--output", help="folder for search.csv and search.md")
     search.set_defaults(run=_search)
     return parser

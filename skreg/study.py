@@ -229,8 +229,15 @@ def run_search(
     random_state=0,
     data_home=None,
     verbose=0,
+    method="cv",
 ):
     """Pick the penalty by stratified cross-validation, then score on held-out data.
+
+    ``method="cv"`` (default) runs :class:`skreg.RegularizedMLPClassifierCV`:
+    every candidate and fold trained at once, on features made once from all
+    the training data (the vocabulary or the scaling sees no labels).
+    ``method="grid"`` runs ``GridSearchCV`` over the whole Pipeline, which
+    refits the features in each fold.
 
     The model is a Pipeline (``MultiHotVectorizer`` then the classifier for
     IMDB, so the vocabulary is learned inside each fold; ``StandardScaler``
@@ -275,18 +282,37 @@ def run_search(
         first_step = ("standardscaler", StandardScaler())
     else:
         raise ValueError(f"dataset must be 'imdb' or 'digits', got {dataset!r}.")
-    pipeline = Pipeline([first_step, ("regularizedmlpclassifier", classifier)])
-    search = GridSearchCV(
-        pipeline,
-        {f"regularizedmlpclassifier__{k}": list(v) for k, v in param_grid.items()},
-        cv=StratifiedKFold(cv, shuffle=True, random_state=random_state),
-        verbose=verbose,
-    )
-    search.fit(X, y)
+    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    if method == "cv":
+        from .search import SEARCHABLE_PARAMS, RegularizedMLPClassifierCV
+
+        # One-value entries of other parameters are settings, not candidates.
+        fixed = {name: values[0] for name, values in param_grid.items()
+                 if name not in SEARCHABLE_PARAMS and len(values) == 1}  # fmt: skip
+        features = first_step[1]
+        search = RegularizedMLPClassifierCV(
+            **classifier.set_params(**fixed).get_params(), cv=folds,
+            param_grid={k: v for k, v in param_grid.items() if k not in fixed},
+        ).fit(features.fit_transform(X), y)
+        fitted = Pipeline([first_step, ("regularizedmlpclassifier", search.best_estimator_)])
+        prefix = ""
+    elif method == "grid":
+        pipeline = Pipeline([first_step, ("regularizedmlpclassifier", classifier)])
+        search = GridSearchCV(
+            pipeline,
+            {f"regularizedmlpclassifier__{k}": list(v) for k, v in param_grid.items()},
+            cv=folds,
+            verbose=verbose,
+        )
+        search.fit(X, y)
+        prefix, fixed = "regularizedmlpclassifier__", {}
+        fitted = search  # its refitted best pipeline
+    else:
+        raise ValueError(f"method must be 'cv' or 'grid', got {method!r}.")
     results = search.cv_results_
     table = [
         {
-            **{name: params[f"regularizedmlpclassifier__{name}"] for name in param_grid},
+            **{name: params.get(prefix + name, fixed.get(name)) for name in param_grid},
             "mean_cv_accuracy": float(results["mean_test_score"][i]),
             "std_cv_accuracy": float(results["std_test_score"][i]),
             "rank": int(results["rank_test_score"][i]),
@@ -295,14 +321,15 @@ def run_search(
         for i, params in enumerate(results["params"])
     ]
     best_params = {
-        key.split("__", 1)[1]: value for key, value in search.best_params_.items()
+        **fixed, **{key[len(prefix) :]: value for key, value in search.best_params_.items()}
     }
     return Bunch(
         table=table,
         best_params=best_params,
         best_cv_score=float(search.best_score_),
-        test_score=float(search.score(X_test, y_test)),
+        test_score=float(fitted.score(X_test, y_test)),
         search=search,
-        settings={"dataset": dataset, "cv": cv, "epochs": epochs, "batch_size": batch_size,
+        settings={"dataset": dataset, "method": method, "cv": cv, "epochs": epochs,
+                  "batch_size": batch_size,
                   "n_train": len(y), "n_test": len(y_test), "quick": quick},  # fmt: skip
     )

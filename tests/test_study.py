@@ -126,8 +126,13 @@ def test_command_search_over_image_augmentation_on_digits(tmp_path):
         assert sorted(float(row["image_shift"]) for row in csv.DictReader(f)) == [0.0, 0.125]
 
 
-def test_run_search_uses_stratified_folds_and_reports_test_score():
-    result = run_search("digits", param_grid={"dropout": [0.0, 0.2]}, cv=2, epochs=3)
+@pytest.mark.parametrize("method", ["cv", "grid"])
+def test_run_search_uses_stratified_folds_and_reports_test_score(method):
+    result = run_search("digits", param_grid={"dropout": [0.0, 0.2]}, cv=2, epochs=3,
+                        method=method)  # fmt: skip
+    assert type(result.search).__name__ == (
+        "RegularizedMLPClassifierCV" if method == "cv" else "GridSearchCV"
+    )
     assert type(result.search.cv).__name__ == "StratifiedKFold"
     assert set(result.best_params) == {"dropout"}
     assert 0.5 < result.test_score <= 1

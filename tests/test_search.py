@@ -1,0 +1,214 @@
+"""RegularizedMLPClassifierCV and RegularizedMLPRegressorCV: the search's API,
+its results against GridSearchCV, and the one-fit-at-a-time path."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone, is_classifier
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skreg import (
+    RegularizedMLPClassifier,
+    RegularizedMLPClassifierCV,
+    RegularizedMLPRegressorCV,
+)
+from skreg._training import training_cache_info
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+GRID = {"l2": [0.0, 1e-3, 1e-1]}
+
+
+def test_results_as_grid_search_gives_them(cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=5, random_state=0)
+    search.fit(X, y)
+    table = pd.DataFrame(search.cv_results_)
+    assert len(table) == 3 and search.n_splits_ == 3
+    for column in ("params", "param_l2", "split0_test_score", "split2_test_score",
+                   "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time",
+                   "std_fit_time", "mean_score_time", "std_score_time"):  # fmt: skip
+        assert column in table
+    splits = table[[f"split{i}_test_score" for i in range(3)]].to_numpy()
+    np.testing.assert_allclose(table["mean_test_score"], splits.mean(axis=1))
+    assert search.best_index_ == int(np.argmax(table["mean_test_score"]))
+    assert search.best_params_ == table["params"][search.best_index_]
+    assert search.best_score_ == table["mean_test_score"].max()
+    assert table["rank_test_score"].min() == 1
+    # The refit is a plain estimator with the best parameters.
+    best = search.best_estimator_
+    assert type(best) is RegularizedMLPClassifier
+    assert best.l2 == search.best_params_["l2"] and best.epochs == 5
+    np.testing.assert_array_equal(search.predict(X), best.predict(X))
+    np.testing.assert_array_equal(search.predict_proba(X), best.predict_proba(X))
+    np.testing.assert_array_equal(search.decision_function(X), best.decision_function(X))
+    assert search.score(X, y) == best.score(X, y)
+    np.testing.assert_array_equal(search.classes_, [0, 1])
+    assert search.test_score_curves_.shape == search.test_loss_curves_.shape == (3, 5)
+    assert search.train_loss_curves_.shape == (3, 5)
+    # The last epoch of the curves is what cv_results_ reports.
+    np.testing.assert_allclose(search.test_score_curves_[:, -1], table["mean_test_score"])
+
+
+def test_held_out_scores_are_the_estimators_score(cancer):
+    """Each split score is the accuracy on that fold's held-out rows of a
+    network trained on its training rows; with epochs=1 and a big batch the
+    curve is short, and a custom scorer gives the same numbers."""
+    X, y = cancer
+    kwargs = dict(param_grid={"l2": [0.0, 1e-2]}, cv=StratifiedKFold(3), epochs=3,
+                  random_state=0, refit=False)  # fmt: skip
+    default = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    scored = RegularizedMLPClassifierCV(**kwargs, scoring="accuracy").fit(X, y)
+    custom = RegularizedMLPClassifierCV(
+        **kwargs, scoring=lambda est, X, y: accuracy_score(y, est.predict(X))
+    ).fit(X, y)
+    for other in (scored, custom):
+        np.testing.assert_allclose(
+            other.cv_results_["mean_test_score"], default.cv_results_["mean_test_score"]
+        )
+        np.testing.assert_allclose(other.test_score_curves_, default.test_score_curves_)
+    with pytest.raises(AttributeError, match="refit=False"):
+        default.predict(X)
+
+
+def test_same_answers_as_grid_search(cancer):
+    """Mean test scores within 0.01 of GridSearchCV over the base estimator
+    with the same folds, averaged over seeds (one seed's scores differ by
+    the seed's own noise, ~0.005 here, for either search)."""
+    X, y = cancer
+    grid = {"l2": [0.0, 1e-2, 1e-1]}
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    ours, theirs = [], []
+    for seed in range(3):
+        ours.append(RegularizedMLPClassifierCV(param_grid=grid, cv=folds, refit=False,
+                                               random_state=seed).fit(X, y)  # fmt: skip
+                    .cv_results_["mean_test_score"])
+        theirs.append(GridSearchCV(RegularizedMLPClassifier(random_state=seed), grid, cv=folds,
+                                   refit=False).fit(X, y)  # fmt: skip
+                      .cv_results_["mean_test_score"])
+    np.testing.assert_allclose(np.mean(ours, axis=0), np.mean(theirs, axis=0), atol=0.01)
+
+
+def test_select_epochs_picks_the_best_epoch_and_refits_that_many(cancer):
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=8, select_epochs=True,
+                                        random_state=0).fit(X, y)  # fmt: skip
+    curves = search.test_score_curves_
+    for i, params in enumerate(search.cv_results_["params"]):
+        assert params["epochs"] == int(np.argmax(curves[i])) + 1
+        assert search.cv_results_["mean_test_score"][i] == pytest.approx(curves[i].max())
+    assert "param_epochs" in search.cv_results_
+    assert search.best_estimator_.epochs == search.best_params_["epochs"]
+    assert search.best_score_ == pytest.approx(curves.max())
+
+
+def test_regressor_scores_r2_and_refits(diabetes):
+    X, y = diabetes
+    search = RegularizedMLPRegressorCV(param_grid={"l2": [0.0, 1e-2], "learning_rate": [3e-3]},
+                                       cv=3, epochs=10, random_state=0)  # fmt: skip
+    search.fit(X, y)
+    assert not is_classifier(search)
+    assert search.n_outputs_ == 1
+    assert search.cv_results_["params"][0] == {"l2": 0.0, "learning_rate": 3e-3}
+    assert -1 < search.best_score_ < 1
+    assert search.score(X, y) == pytest.approx(r2_score(y, search.predict(X)))
+    # Multi-output targets: R^2 averaged over the outputs, as scikit-learn's.
+    two = np.column_stack([y, -y])
+    search.set_params(refit=False).fit(X, two)
+    assert search.n_outputs_ == 2 and np.isfinite(search.best_score_)
+
+
+def test_classifier_uses_stratified_folds_and_sparse_input(cancer):
+    X, y = cancer
+    X_sparse = sp.csr_matrix(np.where(X > 0.5, 1.0, 0.0))
+    before = X_sparse.copy()
+    search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=3, random_state=0)
+    search.fit(X_sparse, y)
+    # The input is not changed, and scores are those of stratified folds.
+    assert (X_sparse != before).nnz == 0
+    stratified = RegularizedMLPClassifierCV(param_grid=GRID, cv=StratifiedKFold(3), epochs=3,
+                                            random_state=0).fit(X_sparse, y)  # fmt: skip
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  stratified.cv_results_["mean_test_score"])  # fmt: skip
+
+
+def test_random_state_gives_identical_results(cancer):
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=4, dropout=0.2,
+                                        random_state=3, refit=False)  # fmt: skip
+    first = search.fit(X, y).cv_results_["mean_test_score"]
+    second = clone(search).fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_array_equal(first, second)
+
+
+def test_one_trace_for_a_search_and_the_next(cancer):
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3], "dropout": [0.0, 0.3]},
+                                        cv=3, epochs=2, random_state=0, refit=False)  # fmt: skip
+    search.fit(X, y)
+    before = training_cache_info()
+    search.set_params(param_grid={"l2": [1e-4, 1e-2], "dropout": [0.1, 0.5]}).fit(X, y)
+    after = training_cache_info()
+    assert after["misses"] == before["misses"] and after["hits"] > before["hits"]
+
+
+def test_memory_budget_splits_the_towers_in_groups(cancer):
+    """One network per group (a tiny budget) gives the same scores as all
+    together: groups are an implementation detail."""
+    X, y = cancer
+    kwargs = dict(param_grid=GRID, cv=3, epochs=3, random_state=0, refit=False)
+    together = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    one_by_one = RegularizedMLPClassifierCV(**kwargs, memory_budget=1e-6).fit(X, y)
+    np.testing.assert_allclose(one_by_one.cv_results_["mean_test_score"],
+                               together.cv_results_["mean_test_score"])  # fmt: skip
+
+
+def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
+    """Adagrad is not in the tower program: the search runs separate fits
+    (with the same folds and results layout) instead."""
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, cv=KFold(2), epochs=2,
+                                        optimizer="adagrad", random_state=0)  # fmt: skip
+    search.fit(X, y)
+    assert search.test_score_curves_.shape == (2, 2)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adagrad", epochs=2, random_state=0),
+                        {"l2": [0.0, 1e-2]}, cv=KFold(2)).fit(X, y)  # fmt: skip
+    # The same fits, so the same scores (Keras' path both times).
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               grid.cv_results_["mean_test_score"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"param_grid": {"hidden_layer_sizes": [(8,)]}}, ValueError, "use GridSearchCV"),
+        ({"param_grid": {"image_shape": [(8, 8)]}}, ValueError, "use GridSearchCV"),
+        ({"param_grid": {"l3": [0.1]}}, ValueError, "Did you mean 'l2'"),
+        ({"param_grid": {"l2": [-1.0]}}, InvalidParameterError, "l2"),
+        ({"param_grid": {"l2": []}}, ValueError, "non-empty sequence"),
+        ({"early_stopping": True}, ValueError, "select_epochs=True"),
+        ({"memory_budget": 0}, InvalidParameterError, "memory_budget"),
+        ({"scoring": "accuracyy"}, InvalidParameterError, "scoring"),
+    ],
+)
+def test_clear_errors(cancer, params, error, match):
+    X, y = cancer
+    with pytest.raises(error, match=match):
+        RegularizedMLPClassifierCV(**params, epochs=1).fit(X, y)
