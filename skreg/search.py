@@ -24,7 +24,7 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 from ._inference import predict_float64
 from ._tensorflow import keras, tf
@@ -126,6 +126,8 @@ class _BaseRegularizedMLPCV(_BaseRegularizedMLP):
         X, y = self._validate_X_y(X, y, reset=True)
         template = clone(base)
         y_encoded = template._encode_y(y, first_call=True)
+        if is_classifier(self) and not template._multilabel:
+            y = column_or_1d(y)  # a column vector, as the classifier takes it (it warned)
         self._set_target_attributes(template)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
