@@ -286,25 +286,6 @@ def _signature(structure, n_weights):
             tf.TensorSpec([4], tf.int64))  # fmt: skip
 
 
-def _held_out_rows(structure, data, rows, gather):
-    """(start, end) -> the data of ``rows[start:end]``. Sparse rows are
-    gathered once per fit, not every epoch: they are the same each time."""
-    if not structure.sparse:
-        return lambda start, end: gather(rows[start:end])
-    every = gather(rows)  # its non-zeros in row order
-
-    def held_out(start, end):
-        bounds = tf.searchsorted(every.indices[:, 0], tf.stack([start, end]))
-        low, high = bounds[0], bounds[1]
-        return tf.SparseTensor(
-            every.indices[low:high] - tf.stack([start, tf.constant(0, tf.int64)]),
-            every.values[low:high],
-            tf.stack([end - start, every.dense_shape[1]]),
-        )
-
-    return held_out
-
-
 def _make_program(structure):
     layout = _layout(structure)
     trainable = [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
@@ -374,26 +355,27 @@ def _make_program(structure):
         def evaluate(weights):
             """Each block's towers on the block's rows (a fold's held-out rows),
             inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
-            _, row_splits, tower_splits = evaluation
+            rows, row_splits, tower_splits = evaluation
             n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(n_towers, tf.int64)
 
             def block_body(block, outputs):
+                block_rows = rows[row_splits[block] : row_splits[block + 1]]
                 first, last = tower_splits[block], tower_splits[block + 1]
                 block_weights = [
                     weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
                     for p, weight in enumerate(weights)
                 ]
-                end = row_splits[block + 1]
+                n_block_rows = tf.shape(block_rows, out_type=tf.int64)[0]
 
                 def chunk_body(start, outputs):
-                    x = held_out(start, tf.minimum(start + _EVALUATION_BATCH_SIZE, end))
-                    batch, _ = _forward(structure, layout, block_weights, x, numbers)
+                    chunk = block_rows[start : start + _EVALUATION_BATCH_SIZE]
+                    batch, _ = _forward(structure, layout, block_weights, gather(chunk), numbers)
                     flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
                     return start + _EVALUATION_BATCH_SIZE, outputs.write(outputs.size(), flat)
 
                 _, outputs = tf.while_loop(
-                    lambda start, _: start < end, chunk_body,
-                    (row_splits[block], outputs), parallel_iterations=1,
+                    lambda start, _: start < n_block_rows, chunk_body,
+                    (tf.constant(0, tf.int64), outputs), parallel_iterations=1,
                 )  # fmt: skip
                 return block + 1, outputs
 
@@ -405,8 +387,6 @@ def _make_program(structure):
                 parallel_iterations=1,
             )  # fmt: skip
             return outputs.concat()
-
-        held_out = _held_out_rows(structure, data, evaluation[0], gather)
 
         def epoch_body(epoch, iteration, weights, slots, losses, outputs):
             order = tf.cast(
