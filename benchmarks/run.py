@@ -826,7 +826,7 @@ def main():
         labels = {"skreg_cv": "skreg CV", "skreg_grid": "skreg GridSearchCV",
                   "sklearn_mlp": "MLPClassifier GridSearchCV"}
         cases = [("breast_cancer", None, 5, 2 if args.quick else 5),
-                 (name, str(path), 3, 1)]
+                 (name, str(path), 3, 1 if args.quick else 3)]
         for dataset, data_path, folds, n_runs in cases:
             runs = {c: [] for c in labels}
             for _ in range(n_runs):
