@@ -36,7 +36,7 @@ from .mlp import (
     _BaseRegularizedMLP,
     _did_you_mean,
 )
-from .network import uses_segment_sums
+from .network import _check_network_params, uses_segment_sums
 
 __all__ = ["RegularizedMLPClassifierCV", "RegularizedMLPRegressorCV"]
 
@@ -122,6 +122,7 @@ class _BaseRegularizedMLPCV(_BaseRegularizedMLP):
         """
         self._check_fit_params()
         base = self._base_estimator()
+        _check_network_params(base.hidden_layer_sizes, base.l1, base.l2, base.dropout)
         candidates = self._candidates(base)
         X, y = self._validate_X_y(X, y, reset=True)
         template = clone(base)
@@ -383,6 +384,17 @@ class _TowerSearch:
             self._run_group(group, data, y, y_encoded, member, row_weight, splits,
                             results, hidden, n_outputs, batch_size,
                             (shuffle_seed, dropout_seed), model_seed)  # fmt: skip
+        diverged = ~np.isfinite(results.train_losses).all(axis=2)
+        if diverged.any():
+            # As GridSearchCV reports fits that fail; their scores are NaN from
+            # the first epoch whose outputs are not finite, and rank last.
+            first = self.candidates[np.argwhere(diverged)[0][0]]
+            warnings.warn(
+                f"{int(diverged.sum())} of {diverged.size} networks diverged (a training "
+                f"loss not finite), the first with {first}; their later scores are NaN. "
+                "Standardize the inputs or lower the learning rate.",
+                FitFailedWarning,
+            )
         return results.as_dict()
 
     def _run_group(self, group, data, y, y_encoded, member, row_weight, splits,

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
@@ -195,6 +196,18 @@ def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
                                grid.cv_results_["mean_test_score"])  # fmt: skip
 
 
+def test_diverging_candidates_are_reported_and_rank_last(cancer):
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid={"learning_rate": [1e-3, 1e30]}, cv=3,
+                                        epochs=3, random_state=0, refit=False)  # fmt: skip
+    with pytest.warns(FitFailedWarning, match="3 of 6 networks diverged"):
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    assert search.best_params_ == {"learning_rate": 1e-3}
+    assert list(search.cv_results_["rank_test_score"]) == [1, 2]
+
+
 @pytest.mark.parametrize(
     "params, error, match",
     [
@@ -205,6 +218,7 @@ def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
         ({"param_grid": {"l2": []}}, ValueError, "non-empty sequence"),
         ({"early_stopping": True}, ValueError, "select_epochs=True"),
         ({"memory_budget": 0}, InvalidParameterError, "memory_budget"),
+        ({"hidden_layer_sizes": (16, 0)}, ValueError, "positive integers"),
         ({"scoring": "accuracyy"}, InvalidParameterError, "scoring"),
     ],
 )
