@@ -196,6 +196,25 @@ def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
                                grid.cv_results_["mean_test_score"])  # fmt: skip
 
 
+@pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
+def test_weights_reach_every_network(cancer, weighting):
+    """All the weight on class 1: each network learns to answer 1, so each
+    split's accuracy is the share of class 1 in its held-out fold."""
+    X, y = cancer
+    folds = StratifiedKFold(3)
+    search = RegularizedMLPClassifierCV(
+        param_grid={"l2": [0.0, 1e-3]}, cv=folds, epochs=10, learning_rate=1e-2,
+        random_state=0, refit=False,
+    )
+    if weighting == "class_weight":
+        search.set_params(class_weight={0: 0.0, 1: 1.0}).fit(X, y)
+    else:
+        search.fit(X, y, sample_weight=(y == 1).astype(float))
+    shares = [np.mean(y[test] == 1) for _, test in folds.split(X, y)]
+    for i, share in enumerate(shares):
+        np.testing.assert_allclose(search.cv_results_[f"split{i}_test_score"], share)
+
+
 def test_diverging_candidates_are_reported_and_rank_last(cancer):
     X, y = cancer
     search = RegularizedMLPClassifierCV(param_grid={"learning_rate": [1e-3, 1e30]}, cv=3,
