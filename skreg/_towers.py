@@ -31,7 +31,8 @@ from ._tensorflow import keras, tf
 from ._training import cached_program, label_tensor, per_sample_loss
 from .network import sparse_dense_product
 
-__all__ = ["TowerStructure", "fuses_update", "initial_weights", "tower_bytes", "train_towers"]
+__all__ = ["TowerStructure", "fuses_update", "initial_weights", "optimizer_slots",
+           "tower_bytes", "train_towers"]
 
 # Keras' BatchNormalization defaults, which build_mlp uses.
 _BATCH_NORM_MOMENTUM = 0.99
@@ -65,12 +66,12 @@ class TowerStructure:
     def key(self):
         return ("towers", *sorted(vars(self).items()))
 
-    def n_slots(self):
-        """Optimizer buffers per trainable weight."""
-        kind = self.optimizer
-        if kind[0] == "adam" or kind == ("rmsprop", True):
-            return 2
-        return 1 if kind[0] == "rmsprop" or kind[1] else 0
+
+def optimizer_slots(kind):
+    """Optimizer buffers per trainable weight for an optimizer ``kind``."""
+    if kind[0] == "adam" or kind == ("rmsprop", True):
+        return 2
+    return 1 if kind[0] == "rmsprop" or kind[1] else 0
 
 
 def tower_bytes(n_features, hidden_layer_sizes, n_outputs, *, n_rows, batch_size,
@@ -289,7 +290,7 @@ def _signature(structure, n_weights):
 def _make_program(structure):
     layout = _layout(structure)
     trainable = [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
-    n_slots = structure.n_slots()
+    n_slots = optimizer_slots(structure.optimizer)
 
     def gatherer(data):
         if structure.sparse:

@@ -28,9 +28,17 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from ._inference import predict_float64
 from ._tensorflow import keras, tf
-from ._towers import TowerStructure, fuses_update, initial_weights, tower_bytes, train_towers
-from ._training import _loss_kind, data_tensors, optimizer_kind, per_sample_loss
+from ._towers import (
+    TowerStructure,
+    fuses_update,
+    initial_weights,
+    optimizer_slots,
+    tower_bytes,
+    train_towers,
+)
+from ._training import _loss_kind, data_tensors, label_tensor, optimizer_kind, per_sample_loss
 from .mlp import (
+    _PREDICT_BATCH_SIZE,
     RegularizedMLPClassifier,
     RegularizedMLPRegressor,
     _BaseRegularizedMLP,
@@ -149,13 +157,13 @@ class _BaseRegularizedMLPCV(_BaseRegularizedMLP):
         return self
 
     def _record_results(self, candidates, results):
-        scores = results["scores"]  # [candidates, folds, epochs]
+        scores = results.scores  # [candidates, folds, epochs]
         n_candidates, n_splits, n_epochs = scores.shape
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
             self.test_score_curves_ = scores.mean(axis=1)
-            self.train_loss_curves_ = results["train_losses"].mean(axis=1)
-            self.test_loss_curves_ = results["test_losses"].mean(axis=1)
+            self.train_loss_curves_ = results.train_losses.mean(axis=1)
+            self.test_loss_curves_ = results.test_losses.mean(axis=1)
         if self.select_epochs:
             curves = np.where(np.isnan(self.test_score_curves_), -np.inf, self.test_score_curves_)
             chosen = np.argmax(curves, axis=1)
@@ -167,10 +175,10 @@ class _BaseRegularizedMLPCV(_BaseRegularizedMLP):
         # NaN scores (diverged fits) rank last, as in GridSearchCV.
         rank = rankdata(np.where(np.isnan(mean), np.inf, -mean), method="min").astype(np.int32)
         results_table = {
-            "mean_fit_time": results["fit_times"].mean(axis=1),
-            "std_fit_time": results["fit_times"].std(axis=1),
-            "mean_score_time": results["score_times"].mean(axis=1),
-            "std_score_time": results["score_times"].std(axis=1),
+            "mean_fit_time": results.fit_times.mean(axis=1),
+            "std_fit_time": results.fit_times.std(axis=1),
+            "mean_score_time": results.score_times.mean(axis=1),
+            "std_score_time": results.score_times.std(axis=1),
         }
         for name in sorted({name for c in candidates for name in c}):
             column = np.ma.MaskedArray(np.empty(n_candidates, dtype=object), mask=True)
@@ -261,10 +269,10 @@ class _Scores:
         self.scores[candidate, fold] = np.where(finite, scores, np.nan)
         # One loss computation for every epoch: [epochs * rows, outputs].
         n_epochs, n_rows = outputs.shape[:2]
-        labels = np.tile(np.asarray(y_test_encoded, np.float32).reshape(n_rows, -1),
-                         (n_epochs, 1))  # fmt: skip
         losses = per_sample_loss(
-            self._loss, tf.constant(outputs.reshape(n_epochs * n_rows, -1)), tf.constant(labels)
+            self._loss,
+            tf.constant(outputs.reshape(n_epochs * n_rows, -1)),
+            tf.tile(label_tensor(y_test_encoded), [n_epochs, 1]),
         )
         self.test_losses[candidate, fold] = np.where(
             finite, np.reshape(losses.numpy(), (n_epochs, n_rows)).mean(axis=1), np.nan
@@ -288,28 +296,19 @@ class _Scores:
             r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual == 0, 1.0, 0.0))
         return r2.mean(axis=1)
 
-    def as_dict(self):
-        return {
-            "scores": self.scores,
-            "train_losses": self.train_losses,
-            "test_losses": self.test_losses,
-            "fit_times": self.fit_times,
-            "score_times": self.score_times,
-        }
-
 
 class _TowerSearch:
     """Candidates x folds trained as towers of one program, in groups."""
 
-    def __init__(self, search, base, template, candidates, kind, hyper, structure):
+    def __init__(self, search, base, template, candidates, hyper, structure):
         self.search, self.base, self.template = search, base, template
-        self.candidates, self.kind, self.hyper = candidates, kind, hyper
-        self.structure = structure
+        self.candidates, self.hyper, self.structure = candidates, hyper, structure
 
     @classmethod
     def plan(cls, search, base, template, X, candidates):
         """The tower search, or None when the towers do not cover the settings."""
-        values = [{**base.get_params(), **c} for c in candidates]
+        params = base.get_params()
+        values = [{**params, **c} for c in candidates]
         if (
             not base._trains_in_one_call()
             or any(v["input_dropout"] or v["input_noise"] or v["image_shift"]
@@ -338,7 +337,7 @@ class _TowerSearch:
             with_l2=any(v["l2"] > 0 for v in values),
             with_dropout=any(v["dropout"] > 0 for v in values),
         )
-        return cls(search, base, template, candidates, kind, hyper, structure)
+        return cls(search, base, template, candidates, hyper, structure)
 
     def run(self, X, y, y_encoded, sample_weight, splits):
         base, template = self.base, self.template
@@ -367,7 +366,7 @@ class _TowerSearch:
         per_tower = tower_bytes(
             X.shape[1], hidden, n_outputs, n_rows=n_rows, batch_size=batch_size,
             epochs=n_epochs,
-            n_slots=TowerStructure(wide=False, fused_update=False, **self.structure).n_slots(),
+            n_slots=optimizer_slots(self.structure["optimizer"]),
         )  # fmt: skip
         # Fold by fold, so that the towers of a fold are scored together on its rows.
         towers = [(c, f) for f in range(n_splits) for c in range(len(self.candidates))]
@@ -381,7 +380,7 @@ class _TowerSearch:
         data = data_tensors(X)
         for start in range(0, len(towers), group_size):
             group = towers[start : start + group_size]
-            self._run_group(group, data, y, y_encoded, member, row_weight, splits,
+            self._run_group(group, data, X.shape[1], y, y_encoded, member, row_weight, splits,
                             results, hidden, n_outputs, batch_size,
                             (shuffle_seed, dropout_seed), model_seed)  # fmt: skip
         diverged = ~np.isfinite(results.train_losses).all(axis=2)
@@ -395,12 +394,13 @@ class _TowerSearch:
                 "Standardize the inputs or lower the learning rate.",
                 FitFailedWarning,
             )
-        return results.as_dict()
+        return results
 
-    def _run_group(self, group, data, y, y_encoded, member, row_weight, splits,
+    def _run_group(self, group, data, n_features, y, y_encoded, member, row_weight, splits,
                    results, hidden, n_outputs, batch_size, seeds, model_seed):  # fmt: skip
         base = self.base
-        values = [{**base.get_params(), **self.candidates[c]} for c, _ in group]
+        params = base.get_params()
+        values = [{**params, **self.candidates[c]} for c, _ in group]
         folds = [f for _, f in group]
         learning_rates = [
             self.hyper[0] if v["learning_rate"] is None else v["learning_rate"] for v in values
@@ -416,11 +416,11 @@ class _TowerSearch:
         # 48 columns 20 ms a batch against 4 ms for segment sums).
         wide = len(group) * hidden[0] > _NARROW_COLUMNS or uses_segment_sums(hidden[0])
         structure = TowerStructure(
-            wide=wide, fused_update=fuses_update(data_width(data), len(group) * hidden[0]),
+            wide=wide, fused_update=fuses_update(n_features, len(group) * hidden[0]),
             **self.structure,
         )
         weights = initial_weights(
-            data_width(data), hidden, n_outputs, n_towers=len(group),
+            n_features, hidden, n_outputs, n_towers=len(group),
             batch_norm=structure.batch_norm, random_state=np.random.RandomState(model_seed),
         )  # fmt: skip
         blocks = []  # (held-out rows, first tower, end tower) of each fold in the group
@@ -448,11 +448,6 @@ class _TowerSearch:
                 results.train_losses[candidate, fold] = losses[:, k]
                 results.add(candidate, fold, block_outputs[:, :, k - first], y[test],
                             y_encoded[test])  # fmt: skip
-
-
-def data_width(data):
-    """Number of features of the tensors from ``data_tensors``."""
-    return int(data[3]) if len(data) == 4 else int(data[0].shape[1])
 
 
 class _OneFitAtATime:
@@ -494,7 +489,7 @@ class _OneFitAtATime:
                 f"{len(failures)} fits failed and score NaN; the first: {failures[0]}",
                 FitFailedWarning,
             )
-        return results.as_dict()
+        return results
 
 
 class _HeldOutOutputs(keras.callbacks.Callback):
@@ -506,7 +501,7 @@ class _HeldOutOutputs(keras.callbacks.Callback):
         self.outputs = []
 
     def on_epoch_end(self, epoch, logs=None):
-        self.outputs.append(predict_float64(self.model, self.X_test, 4096))
+        self.outputs.append(predict_float64(self.model, self.X_test, _PREDICT_BATCH_SIZE))
 
 
 # -- the public classes ---------------------------------------------------------------
