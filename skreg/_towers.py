@@ -25,14 +25,22 @@ best candidate as a plain estimator.
 import functools
 
 import numpy as np
+import scipy.sparse as sp
 
-from ._batching import sparse_row_gatherer
+from ._batching import (
+    STEPS_PER_PARTITION,
+    PartitionedBatches,
+    column_major,
+    csr_tensors,
+    gradient_split,
+    sparse_row_gatherer,
+)
 from ._tensorflow import keras, tf
 from ._training import cached_program, label_tensor, per_sample_loss
 from .network import sparse_dense_product
 
-__all__ = ["TowerStructure", "fuses_update", "initial_weights", "optimizer_slots",
-           "tower_bytes", "train_towers"]
+__all__ = ["TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
+           "tower_bytes", "tower_data", "train_towers"]
 
 # Keras' BatchNormalization defaults, which build_mlp uses.
 _BATCH_NORM_MOMENTUM = 0.99
@@ -49,14 +57,14 @@ class TowerStructure:
     """
 
     def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
-                 wide, fused_update, with_l1, with_l2, with_dropout):  # fmt: skip
+                 binary, fused_update, with_l1, with_l2, with_dropout):  # fmt: skip
         self.n_hidden = n_hidden
         self.activation = activation
         self.batch_norm = batch_norm
         self.loss = loss
         self.optimizer = optimizer
         self.sparse = sparse
-        self.wide = wide
+        self.binary = binary
         self.fused_update = fused_update
         self.with_l1 = with_l1
         self.with_l2 = with_l2
@@ -72,6 +80,22 @@ def optimizer_slots(kind):
     if kind[0] == "adam" or kind == ("rmsprop", True):
         return 2
     return 1 if kind[0] == "rmsprop" or kind[1] else 0
+
+
+def is_binary(X):
+    """Whether ``X`` is sparse with every stored value 1 (multi-hot)."""
+    return sp.issparse(X) and bool(np.all(X.data == 1))
+
+
+def tower_data(X, batch_size):
+    """The data as the tower program takes it (made once for all groups):
+    a CSR matrix's arrays, its non-zeros in column order and the column
+    at which kernel gradients are cut (:func:`~skreg._batching.column_major`,
+    :func:`~skreg._batching.gradient_split`), or the dense array."""
+    if sp.issparse(X):
+        return (*csr_tensors(X), *column_major(X, binary=is_binary(X)),
+                tf.constant(gradient_split(X, batch_size), tf.int64))  # fmt: skip
+    return (tf.constant(X, dtype=tf.float32),)
 
 
 def tower_bytes(n_features, hidden_layer_sizes, n_outputs, *, n_rows, batch_size,
@@ -132,28 +156,69 @@ def fuses_update(n_features, n_columns):
     return n_features * n_columns >= _FUSED_UPDATE_MIN_SIZE
 
 
-def _first_layer_product(x, kernel, structure):
-    """``x @ kernel`` for the towers' first layer (kernels side by side)."""
-    if not structure.sparse:
-        return tf.matmul(x, kernel)
-    if not structure.wide:
-        return sparse_dense_product(x, kernel, wide=False)
-    # The two halves of the batch are multiplied concurrently, one per core:
-    # TensorFlow's segment-sum kernels run on one thread each (per IMDB batch
-    # of 768 rows at 240 columns: 11.5 -> 8.0 ms forward, 25.6 -> 15.3 ms
-    # for the kernel's gradient).
-    n_rows = x.dense_shape[0]
-    half = n_rows // 2
-    cut = tf.searchsorted(x.indices[:, 0], tf.reshape(half, [1]))[0]
-    first = tf.SparseTensor(x.indices[:cut], x.values[:cut], tf.stack([half, x.dense_shape[1]]))
-    second = tf.SparseTensor(
-        x.indices[cut:] - tf.stack([half, tf.constant(0, tf.int64)]),
-        x.values[cut:],
-        tf.stack([n_rows - half, x.dense_shape[1]]),
-    )
-    return tf.concat(
-        [sparse_dense_product(part, kernel, wide=True) for part in (first, second)], axis=0
-    )
+class _DenseBatch:
+    """A batch of dense rows: the first layer's product and kernel gradient."""
+
+    def __init__(self, table, rows):
+        self.rows = rows
+        self.x = tf.gather(table, rows)
+
+    def product(self, kernel):
+        return tf.matmul(self.x, kernel)
+
+    def kernel_gradient(self, output_gradient):
+        return [tf.matmul(self.x, output_gradient, transpose_a=True)]
+
+
+class _SparseBatch:
+    """A batch of sparse rows (see PartitionedBatches): the first layer's
+    product by half-batches, the kernel gradient by two column ranges, each
+    pair computed concurrently."""
+
+    def __init__(self, partition, step, n_features, split):
+        self.rows = partition.batch_rows(step)
+        self.halves = [partition.half(step, second) for second in (0, 1)]
+        self.by_column = partition.by_column(step)
+        self.n_features = n_features
+        self.split = split
+
+    def product(self, kernel):
+        outputs = []
+        for n_rows, (places, columns, values) in self.halves:
+            # The segment sums take every value as 1; others add their excess.
+            output = tf.sparse.segment_sum(kernel, columns, places, num_segments=n_rows)
+            if values is not None:
+                excess = tf.where(tf.not_equal(values, 1))[:, 0]
+                output += tf.math.unsorted_segment_sum(
+                    tf.gather(kernel, tf.gather(columns, excess))
+                    * (tf.gather(values, excess) - 1)[:, None],
+                    tf.gather(places, excess), num_segments=n_rows,
+                )  # fmt: skip
+            outputs.append(output)
+        return tf.concat(outputs, axis=0)
+
+    def kernel_gradient(self, output_gradient):
+        """``x.T @ output_gradient`` as its rows before and after ``split``."""
+        places, columns, values = self.by_column
+        split, n_features = (tf.cast(n, tf.int32) for n in (self.split, self.n_features))
+        cut = tf.searchsorted(columns, tf.reshape(split, [1]))[0]
+        parts = []
+        for begin, end, first, last in ((0, cut, 0, split),
+                                        (cut, tf.size(columns), split, n_features)):  # fmt: skip
+            part = tf.sparse.segment_sum(
+                output_gradient, places[begin:end], columns[begin:end] - first,
+                num_segments=last - first,
+            )  # fmt: skip
+            if values is not None:
+                excess = begin + tf.cast(tf.where(tf.not_equal(values[begin:end], 1))[:, 0],
+                                         tf.int32)  # fmt: skip
+                part = tf.tensor_scatter_nd_add(
+                    part, (tf.gather(columns, excess) - first)[:, None],
+                    tf.gather(output_gradient, tf.gather(places, excess))
+                    * (tf.gather(values, excess) - 1)[:, None],
+                )  # fmt: skip
+            parts.append(part)
+        return parts
 
 
 def _per_tower(vector, kind, layer, weight):
@@ -167,7 +232,10 @@ def _per_tower(vector, kind, layer, weight):
 def _penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iteration):
     """The update of one weight with its penalties' gradients added
     (``l1 * sign(w) + 2 * l2 * w``; l1, l2 None for unpenalised weights);
-    (weight, slots, per-tower penalty sums before the update)."""
+    (weight, slots, per-tower penalty sums before the update). ``gradient``
+    may be a list of its parts along the first axis."""
+    if isinstance(gradient, (list, tuple)):
+        gradient = tf.concat(list(gradient), axis=0)
     sums = None
     if l1 is not None:
         gradient += l1 * tf.sign(weight)
@@ -190,8 +258,9 @@ _fused_penalised_update = tf.function(_penalised_update, jit_compile=True)
 _FUSED_UPDATE_MIN_SIZE = 2**18
 
 
-def _forward(structure, layout, weights, x, numbers, *, member=None, seed=None):
-    """[K, rows, outputs]; in training (``member`` given: [K, rows], 1 where a
+def _forward(structure, layout, weights, first_product, numbers, *, member=None, seed=None):
+    """[K, rows, outputs] from the first layer's product ``x @ kernel``
+    ([rows, K * units]); in training (``member`` given: [K, rows], 1 where a
     row is in the tower's training fold) also dropout and batch norm's
     statistics over each tower's own rows, returned as {position: new value}."""
     training = member is not None
@@ -200,12 +269,11 @@ def _forward(structure, layout, weights, x, numbers, *, member=None, seed=None):
     at = {entry: position for position, entry in enumerate(layout)}
     h = None
     for i in range(structure.n_hidden):
-        kernel = weights[at["kernel", i]]
         if i == 0:
-            h = _first_layer_product(x, kernel, structure)
-            h = tf.transpose(tf.reshape(h, [tf.shape(h)[0], n_towers, -1]), [1, 0, 2])
+            h = tf.reshape(first_product, [tf.shape(first_product)[0], n_towers, -1])
+            h = tf.transpose(h, [1, 0, 2])
         else:
-            h = tf.matmul(h, kernel)
+            h = tf.matmul(h, weights[at["kernel", i]])
         if structure.batch_norm:
             gamma, beta = weights[at["gamma", i]], weights[at["beta", i]]
             if training:
@@ -270,6 +338,8 @@ def _update(kind, weight, slots, gradient, learning_rate, hyper, iteration):
 def _signature(structure, n_weights):
     data = (
         (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
+         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64),
+         tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
          tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
         if structure.sparse
         else (tf.TensorSpec([None, None], tf.float32),)
@@ -292,29 +362,39 @@ def _make_program(structure):
     trainable = [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
     n_slots = optimizer_slots(structure.optimizer)
 
-    def gatherer(data):
-        if structure.sparse:
-            return sparse_row_gatherer(*data)
-        return lambda rows: tf.gather(data[0], rows)
-
     def program(data, y, row_weight, member, evaluation, weights, numbers, settings):
         epochs, batch_size, shuffle_seed, dropout_seed = (settings[i] for i in range(4))
-        gather = gatherer(data)
         n_rows = tf.shape(y, out_type=tf.int64)[0]
         n_towers = tf.shape(numbers["l2"])[0]
         n_steps = (n_rows + batch_size - 1) // batch_size
         rates = {
             p: _per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
         }
+        if structure.sparse:
+            batches = PartitionedBatches(*data, binary=structure.binary)
+            gather = sparse_row_gatherer(*data[:4])
+            steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
+        else:
+            gather = functools.partial(tf.gather, data[0])
+            steps_per_part = n_steps
 
-        def train_step(order, step, iteration, weights, slots, loss_sum):
-            rows = order[step * batch_size : tf.minimum((step + 1) * batch_size, n_rows)]
-            x, y_batch = gather(rows), tf.gather(y, rows)
-            w_batch, m_batch = tf.gather(row_weight, rows, axis=1), tf.gather(member, rows, axis=1)
+        def product(x, kernel):
+            if structure.sparse:
+                return sparse_dense_product(x, kernel, wide=True)
+            return tf.matmul(x, kernel)
+
+        def train_step(batch, step, iteration, weights, slots, loss_sum):
+            y_batch = tf.gather(y, batch.rows)
+            w_batch = tf.gather(row_weight, batch.rows, axis=1)
+            m_batch = tf.gather(member, batch.rows, axis=1)
+            # The first layer's product is taken off the tape: its kernel
+            # gradient is the batch's own x.T @ (gradient of the product).
+            first_product = batch.product(weights[0])
+            watched = [first_product] + [weights[p] for p in trainable[1:]]
             with tf.GradientTape() as tape:
-                tape.watch([weights[p] for p in trainable])
+                tape.watch(watched)
                 outputs, moving = _forward(
-                    structure, layout, weights, x, numbers, member=m_batch,
+                    structure, layout, weights, first_product, numbers, member=m_batch,
                     seed=tf.stack([dropout_seed, iteration * 1024]),
                 )  # fmt: skip
                 # Keras' "sum_over_batch_size", each tower over its own rows.
@@ -324,7 +404,8 @@ def _make_program(structure):
                 )
                 # The towers share no weight: the sum's gradient is each one's own.
                 total = tf.reduce_sum(data_losses)
-            gradients = tape.gradient(total, [weights[p] for p in trainable])
+            product_gradient, *gradients = tape.gradient(total, watched)
+            gradients = [batch.kernel_gradient(product_gradient), *gradients]
             new_weights, new_slots = list(weights), list(slots)
             tower_losses = data_losses
             for j, (p, gradient) in enumerate(zip(trainable, gradients)):
@@ -370,7 +451,8 @@ def _make_program(structure):
 
                 def chunk_body(start, outputs):
                     chunk = block_rows[start : start + _EVALUATION_BATCH_SIZE]
-                    batch, _ = _forward(structure, layout, block_weights, gather(chunk), numbers)
+                    batch, _ = _forward(structure, layout, block_weights,
+                                        product(gather(chunk), block_weights[0]), numbers)
                     flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
                     return start + _EVALUATION_BATCH_SIZE, outputs.write(outputs.size(), flat)
 
@@ -394,8 +476,34 @@ def _make_program(structure):
                 tf.argsort(tf.random.stateless_uniform([n_rows], tf.stack([shuffle_seed, epoch]))),
                 tf.int64,
             )
+            if structure.sparse:
+                position = tf.math.invert_permutation(order)
+
+            def part_body(first_step, iteration, weights, slots, loss_sum):
+                """The steps from first_step on whose batches one partition places."""
+                if structure.sparse:
+                    partition = batches.partition(position, batch_size, first_step)
+
+                    def batch(step):
+                        return _SparseBatch(partition, step - first_step, batches.n_features,
+                                            batches.split)  # fmt: skip
+
+                else:
+
+                    def batch(step):
+                        end = tf.minimum((step + 1) * batch_size, n_rows)
+                        return _DenseBatch(data[0], order[step * batch_size : end])
+
+                _, iteration, weights, slots, loss_sum = tf.while_loop(
+                    lambda step, *_: step < tf.minimum(first_step + steps_per_part, n_steps),
+                    lambda step, *loop: train_step(batch(step), step, *loop),
+                    (first_step, iteration, weights, slots, loss_sum),
+                    parallel_iterations=1,
+                )  # fmt: skip
+                return first_step + steps_per_part, iteration, weights, slots, loss_sum
+
             _, iteration, weights, slots, loss_sum = tf.while_loop(
-                lambda step, *_: step < n_steps, functools.partial(train_step, order),
+                lambda first_step, *_: first_step < n_steps, part_body,
                 (tf.constant(0, tf.int64), iteration, weights, slots, tf.zeros([n_towers])),
                 parallel_iterations=1,
             )  # fmt: skip
@@ -429,7 +537,7 @@ def train_towers(structure, data, y, row_weight, member, blocks, weights, number
     ----------
     structure : TowerStructure
     data : tuple of tensors
-        From :func:`skreg._training.data_tensors` (made once for all groups).
+        From :func:`tower_data`.
     y : ndarray of shape (n_rows,) or (n_rows, n_columns)
         Encoded labels or targets.
     row_weight : ndarray of shape (K, n_rows)

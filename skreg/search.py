@@ -32,11 +32,13 @@ from ._towers import (
     TowerStructure,
     fuses_update,
     initial_weights,
+    is_binary,
     optimizer_slots,
     tower_bytes,
+    tower_data,
     train_towers,
 )
-from ._training import _loss_kind, data_tensors, label_tensor, optimizer_kind, per_sample_loss
+from ._training import _loss_kind, label_tensor, optimizer_kind, per_sample_loss
 from .mlp import (
     _PREDICT_BATCH_SIZE,
     RegularizedMLPClassifier,
@@ -44,7 +46,7 @@ from .mlp import (
     _BaseRegularizedMLP,
     _did_you_mean,
 )
-from .network import _check_network_params, uses_segment_sums
+from .network import _check_network_params
 
 __all__ = ["RegularizedMLPClassifierCV", "RegularizedMLPRegressorCV"]
 
@@ -53,8 +55,6 @@ __all__ = ["RegularizedMLPClassifierCV", "RegularizedMLPRegressorCV"]
 SEARCHABLE_PARAMS = ("l1", "l2", "dropout", "learning_rate", "input_dropout", "input_noise",
                      "image_shift", "image_rotation", "image_flip")  # fmt: skip
 DEFAULT_PARAM_GRID = {"l2": [0.0, 1e-4, 1e-3, 1e-2]}
-# Widest sparse first layer (all towers) multiplied by sparse_dense_matmul.
-_NARROW_COLUMNS = 16
 
 _search_constraints = {
     "param_grid": [dict, list, None],
@@ -326,13 +326,15 @@ class _TowerSearch:
         if recognised is None or loss is None:
             return None
         kind, hyper = recognised
+        sparse = hasattr(X, "tocsr")
         structure = dict(
             n_hidden=len(np.atleast_1d(base.hidden_layer_sizes)),
             activation=base.activation,
             batch_norm=bool(base.batch_norm),
             loss=loss,
             optimizer=kind,
-            sparse=bool(hasattr(X, "tocsr")),
+            sparse=sparse,
+            binary=is_binary(X),
             with_l1=any(v["l1"] > 0 for v in values),
             with_l2=any(v["l2"] > 0 for v in values),
             with_dropout=any(v["dropout"] > 0 for v in values),
@@ -377,7 +379,7 @@ class _TowerSearch:
         rng = check_random_state(base.random_state)
         shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         model_seed = int(rng.randint(np.iinfo(np.int32).max))
-        data = data_tensors(X)
+        data = tower_data(X, batch_size)
         for start in range(0, len(towers), group_size):
             group = towers[start : start + group_size]
             self._run_group(group, data, X.shape[1], y, y_encoded, member, row_weight, splits,
@@ -412,11 +414,8 @@ class _TowerSearch:
             "learning_rate": learning_rates,
             "optimizer": self.hyper[1:],
         }
-        # TensorFlow's sparse matmul is fastest for one narrow kernel only (at
-        # 48 columns 20 ms a batch against 4 ms for segment sums).
-        wide = len(group) * hidden[0] > _NARROW_COLUMNS or uses_segment_sums(hidden[0])
         structure = TowerStructure(
-            wide=wide, fused_update=fuses_update(n_features, len(group) * hidden[0]),
+            fused_update=fuses_update(n_features, len(group) * hidden[0]),
             **self.structure,
         )
         weights = initial_weights(

@@ -14,10 +14,11 @@ from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._inference import predict_float64
-from skreg._towers import TowerStructure, train_towers
+from skreg._batching import PartitionedBatches
+from skreg._tensorflow import tf
+from skreg._towers import TowerStructure, _SparseBatch, is_binary, tower_data, train_towers
 from skreg._training import (
     _loss_kind,
-    data_tensors,
     optimizer_kind,
     plan_training,
     train_in_one_call,
@@ -26,16 +27,18 @@ from skreg._training import (
 EPOCHS = 4
 
 
-def _data(sparse):
+def _data(kind):
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X).astype(np.float32)[:200]
     y = y[:200]
-    if sparse:  # about half the entries stored, some not 1
+    if kind == "sparse":  # about half the entries stored, some not 1
         X = sp.csr_matrix(np.where(X > 0, np.round(X, 1), 0.0).astype(np.float32))
+    elif kind == "multi-hot":  # stored values all 1, as from MultiHotVectorizer
+        X = sp.csr_matrix((X > 0.3).astype(np.float32))
     return X, y
 
 
-def _towers_like(estimator, X, y, settings, folds, wide=True, fused_update=False):
+def _towers_like(estimator, X, y, settings, folds, fused_update=False):
     """Train one tower per (settings, fold); return (losses, outputs) of the
     towers and of separate single-network fits from the same start."""
     estimator = estimator.set_params(random_state=0, batch_size=10_000, epochs=EPOCHS)
@@ -63,7 +66,8 @@ def _towers_like(estimator, X, y, settings, folds, wide=True, fused_update=False
     structure = TowerStructure(
         n_hidden=len(hidden), activation=estimator.activation,
         batch_norm=estimator.batch_norm, loss=_loss_kind(start_model.loss), optimizer=kind,
-        sparse=sp.issparse(X), wide=wide, fused_update=fused_update,
+        sparse=sp.issparse(X), binary=is_binary(X),
+        fused_update=fused_update,
         with_l1=True, with_l2=True, with_dropout=False,
     )  # fmt: skip
     numbers = {
@@ -75,7 +79,7 @@ def _towers_like(estimator, X, y, settings, folds, wide=True, fused_update=False
     }
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
     tower_losses, tower_outputs = train_towers(
-        structure, data_tensors(X), y_encoded, member, member,
+        structure, tower_data(X, X.shape[0]), y_encoded, member, member,
         [(everything, k, k + 1) for k in range(n_towers)], weights, numbers,
         epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
     )  # fmt: skip
@@ -105,7 +109,7 @@ def _towers_like(estimator, X, y, settings, folds, wide=True, fused_update=False
 FOLDS = [np.arange(0, 150), np.arange(50, 200), np.r_[0:50, 100:200]]
 
 
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("data", ["dense", "sparse", "multi-hot"])
 @pytest.mark.parametrize(
     "params, settings",
     [
@@ -116,19 +120,17 @@ FOLDS = [np.arange(0, 150), np.arange(50, 200), np.r_[0:50, 100:200]]
           "learning_rate": 0.05}, [{"l2": 1e-3}, {"learning_rate": 0.01}, {}]),  # fmt: skip
         ({"optimizer__momentum": 0.5, "batch_norm": True, "activation": "tanh"},
          [{"l2": 1e-3}, {"l1": 1e-4, "l2": 1e-4}, {"learning_rate": 3e-3}]),  # fmt: skip
-        ({"hidden_layer_sizes": (40,)}, [{"l2": 1e-3}, {}, {"l2": 1e-2}]),  # wide sparse kernel
+        ({"hidden_layer_sizes": (40,)}, [{"l2": 1e-3}, {}, {"l2": 1e-2}]),
     ],
     ids=["rmsprop", "adam", "sgd-nesterov", "batch-norm", "wide"],
 )
-def test_each_tower_trains_as_a_separate_fit(sparse, params, settings):
-    X, y = _data(sparse)
+def test_each_tower_trains_as_a_separate_fit(data, params, settings):
+    X, y = _data(data)
     estimator = RegularizedMLPClassifier(**params)
-    # The first kernel's update by XLA, as large kernels get it, in one case
-    # of each kind of input; TensorFlow's narrow sparse matmul in another.
+    # The first kernel's update by XLA, as large kernels get it, in some cases.
     fused_update = "hidden_layer_sizes" in params or params.get("optimizer") == "adam"
-    wide = params.get("optimizer") != "sgd"
     tower_losses, tower_outputs, losses, outputs = _towers_like(
-        estimator, X, y, settings, FOLDS, wide=wide, fused_update=fused_update
+        estimator, X, y, settings, FOLDS, fused_update=fused_update
     )
     np.testing.assert_allclose(tower_losses, losses, rtol=1e-4)
     np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
@@ -136,7 +138,7 @@ def test_each_tower_trains_as_a_separate_fit(sparse, params, settings):
 
 @pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
 def test_regression_towers_train_as_separate_fits(loss):
-    X, y = _data(sparse=False)
+    X, y = _data("dense")
     target = X[:, 0] * 0.5 + X[:, 1]
     estimator = RegularizedMLPRegressor(loss=loss, learning_rate=3e-3)
     settings = [{"l2": 0.0}, {"l2": 1e-2}, {"l1": 1e-3}]
@@ -145,3 +147,30 @@ def test_regression_towers_train_as_separate_fits(loss):
     )
     np.testing.assert_allclose(tower_losses, losses, rtol=1e-4)
     np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("split", [0, 17, 40], ids=["split-0", "split-17", "split-end"])
+@pytest.mark.parametrize("binary", [False, True], ids=["values", "multi-hot"])
+def test_sparse_batches_multiply_as_scipy(binary, split):
+    """The first layer's product and kernel gradient of every batch of an
+    epoch (three of 20 rows, one of 10) against scipy's."""
+    rng = np.random.RandomState(0)
+    X = sp.random(70, 40, density=0.2, random_state=rng, format="csr", dtype=np.float32)
+    if binary:
+        X.data[:] = 1.0
+    data = (*tower_data(X, 20)[:-1], tf.constant(split, tf.int64))
+    batches = PartitionedBatches(*data, binary=binary)
+    order = rng.permutation(70)
+    partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0)
+    kernel = rng.randn(40, 6).astype(np.float32)
+    for step in range(4):
+        batch = _SparseBatch(partition, step, batches.n_features, batches.split)
+        rows = batch.rows.numpy()
+        np.testing.assert_array_equal(np.sort(rows), np.sort(order[step * 20 : step * 20 + 20]))
+        gradient = rng.randn(len(rows), 6).astype(np.float32)
+        np.testing.assert_allclose(batch.product(kernel).numpy(), X[rows] @ kernel, rtol=1e-5,
+                                   atol=1e-5)  # fmt: skip
+        parts = batch.kernel_gradient(tf.constant(gradient))
+        assert [part.shape[0] for part in parts] == [split, 40 - split]
+        np.testing.assert_allclose(tf.concat(parts, 0).numpy(), X[rows].T @ gradient, rtol=1e-5,
+                                   atol=1e-5)  # fmt: skip
