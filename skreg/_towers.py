@@ -33,11 +33,9 @@ from ._batching import (
     column_major,
     csr_tensors,
     gradient_split,
-    sparse_row_gatherer,
 )
 from ._tensorflow import keras, tf
 from ._training import cached_program, label_tensor, per_sample_loss
-from .network import sparse_dense_product
 
 __all__ = ["TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
            "tower_bytes", "tower_data", "train_towers"]
@@ -170,6 +168,52 @@ class _DenseBatch:
         return [tf.matmul(self.x, output_gradient, transpose_a=True)]
 
 
+def _halves_product(kernel, halves):
+    """``x @ kernel`` for rows given as halves, each (its number of rows,
+    (place of the row, column, value or None for all 1) of its non-zeros in
+    row order); the halves run concurrently, one per core."""
+    outputs = []
+    for n_rows, (places, columns, values) in halves:
+        # The segment sums take every value as 1; others add their excess.
+        output = tf.sparse.segment_sum(kernel, columns, places, num_segments=n_rows)
+        if values is not None:
+            excess = tf.where(tf.not_equal(values, 1))[:, 0]
+            output += tf.math.unsorted_segment_sum(
+                tf.gather(kernel, tf.gather(columns, excess))
+                * (tf.gather(values, excess) - 1)[:, None],
+                tf.gather(places, excess), num_segments=n_rows,
+            )  # fmt: skip
+        outputs.append(output)
+    return tf.concat(outputs, axis=0)
+
+
+class _SparseHeldOut:
+    """The held-out rows of every evaluation block, gathered once per fit
+    (they are the same at every epoch): their non-zeros' rows (counted over
+    all blocks' rows), columns and values (None if all 1)."""
+
+    def __init__(self, indptr, indices, values, rows, binary):
+        def flat(data):
+            return tf.gather(tf.RaggedTensor.from_row_splits(data, indptr, validate=False), rows)
+
+        columns = flat(indices)
+        self.starts = columns.row_splits
+        self.rows = tf.cast(columns.value_rowids(), tf.int32)
+        self.columns = tf.cast(columns.flat_values, tf.int32)
+        self.values = None if binary else flat(values).flat_values
+
+    def product(self, kernel, begin, end):
+        """``x @ kernel`` for the held-out rows ``begin`` to ``end``."""
+        middle = (begin + end) // 2
+        halves = []
+        for first, last in ((begin, middle), (middle, end)):
+            a, b = self.starts[first], self.starts[last]
+            places = self.rows[a:b] - tf.cast(first, tf.int32)
+            values = None if self.values is None else self.values[a:b]
+            halves.append((last - first, (places, self.columns[a:b], values)))
+        return _halves_product(kernel, halves)
+
+
 class _SparseBatch:
     """A batch of sparse rows (see PartitionedBatches): the first layer's
     product by half-batches, the kernel gradient by two column ranges, each
@@ -183,19 +227,7 @@ class _SparseBatch:
         self.split = split
 
     def product(self, kernel):
-        outputs = []
-        for n_rows, (places, columns, values) in self.halves:
-            # The segment sums take every value as 1; others add their excess.
-            output = tf.sparse.segment_sum(kernel, columns, places, num_segments=n_rows)
-            if values is not None:
-                excess = tf.where(tf.not_equal(values, 1))[:, 0]
-                output += tf.math.unsorted_segment_sum(
-                    tf.gather(kernel, tf.gather(columns, excess))
-                    * (tf.gather(values, excess) - 1)[:, None],
-                    tf.gather(places, excess), num_segments=n_rows,
-                )  # fmt: skip
-            outputs.append(output)
-        return tf.concat(outputs, axis=0)
+        return _halves_product(kernel, self.halves)
 
     def kernel_gradient(self, output_gradient):
         """``x.T @ output_gradient`` as its rows before and after ``split``."""
@@ -372,16 +404,16 @@ def _make_program(structure):
         }
         if structure.sparse:
             batches = PartitionedBatches(*data, binary=structure.binary)
-            gather = sparse_row_gatherer(*data[:4])
+            held_out = _SparseHeldOut(*data[:3], evaluation[0], structure.binary)
             steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
         else:
-            gather = functools.partial(tf.gather, data[0])
             steps_per_part = n_steps
 
-        def product(x, kernel):
+        def held_out_product(kernel, begin, end):
+            """``x @ kernel`` for the evaluation rows ``begin`` to ``end``."""
             if structure.sparse:
-                return sparse_dense_product(x, kernel, wide=True)
-            return tf.matmul(x, kernel)
+                return held_out.product(kernel, begin, end)
+            return tf.matmul(tf.gather(data[0], evaluation[0][begin:end]), kernel)
 
         def train_step(batch, step, iteration, weights, slots, loss_sum):
             y_batch = tf.gather(y, batch.rows)
@@ -437,28 +469,27 @@ def _make_program(structure):
         def evaluate(weights):
             """Each block's towers on the block's rows (a fold's held-out rows),
             inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
-            rows, row_splits, tower_splits = evaluation
+            _, row_splits, tower_splits = evaluation
             n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(n_towers, tf.int64)
 
             def block_body(block, outputs):
-                block_rows = rows[row_splits[block] : row_splits[block + 1]]
                 first, last = tower_splits[block], tower_splits[block + 1]
                 block_weights = [
                     weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
                     for p, weight in enumerate(weights)
                 ]
-                n_block_rows = tf.shape(block_rows, out_type=tf.int64)[0]
+                block_end = row_splits[block + 1]
 
                 def chunk_body(start, outputs):
-                    chunk = block_rows[start : start + _EVALUATION_BATCH_SIZE]
-                    batch, _ = _forward(structure, layout, block_weights,
-                                        product(gather(chunk), block_weights[0]), numbers)
+                    end = tf.minimum(start + _EVALUATION_BATCH_SIZE, block_end)
+                    product = held_out_product(block_weights[0], start, end)
+                    batch, _ = _forward(structure, layout, block_weights, product, numbers)
                     flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
-                    return start + _EVALUATION_BATCH_SIZE, outputs.write(outputs.size(), flat)
+                    return end, outputs.write(outputs.size(), flat)
 
                 _, outputs = tf.while_loop(
-                    lambda start, _: start < n_block_rows, chunk_body,
-                    (tf.constant(0, tf.int64), outputs), parallel_iterations=1,
+                    lambda start, _: start < block_end, chunk_body,
+                    (row_splits[block], outputs), parallel_iterations=1,
                 )  # fmt: skip
                 return block + 1, outputs
 

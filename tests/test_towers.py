@@ -14,11 +14,13 @@ from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._inference import predict_float64
+from skreg import _towers as towers
 from skreg._batching import PartitionedBatches
 from skreg._tensorflow import tf
 from skreg._towers import TowerStructure, _SparseBatch, is_binary, tower_data, train_towers
 from skreg._training import (
     _loss_kind,
+    clear_training_cache,
     optimizer_kind,
     plan_training,
     train_in_one_call,
@@ -134,6 +136,23 @@ def test_each_tower_trains_as_a_separate_fit(data, params, settings):
     )
     np.testing.assert_allclose(tower_losses, losses, rtol=1e-4)
     np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("data", ["dense", "sparse", "multi-hot"])
+def test_held_out_rows_scored_in_several_passes(data, monkeypatch):
+    """Held-out rows go through the towers in passes of a few rows: the
+    outputs are those of one pass (the fold's rows: 150, 150, 150)."""
+    X, y = _data(data)
+    settings = [{"l2": 0.0}, {"l2": 1e-3}, {"l1": 1e-3}]
+    clear_training_cache()  # the program reads the pass size when traced
+    try:
+        _, whole, _, _ = _towers_like(RegularizedMLPClassifier(), X, y, settings, FOLDS)
+        monkeypatch.setattr(towers, "_EVALUATION_BATCH_SIZE", 7)
+        clear_training_cache()
+        _, in_passes, _, _ = _towers_like(RegularizedMLPClassifier(), X, y, settings, FOLDS)
+    finally:
+        clear_training_cache()
+    np.testing.assert_allclose(in_passes, whole, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
