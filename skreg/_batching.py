@@ -98,7 +98,7 @@ class PartitionedBatches:
 
     Cutting batches from shuffled rows would need a sort of each batch's
     non-zeros by column for the kernel's gradient: per IMDB batch of 768
-    rows ~10 ms, a third of a 15-network training step. Here a linear pass
+    rows ~10 ms, a quarter of a 15-network training step. Here a linear pass
     (``tf.dynamic_partition``, which keeps order) over all the non-zeros, in
     row order and in column order, places each in its batch, for up to
     :data:`STEPS_PER_PARTITION` steps at a time. A batch holds the rows the
