@@ -138,13 +138,14 @@ class PartitionedBatches:
 
 
 def _by_group(data, keys, n_groups):
-    """``data`` by group (order kept) in a TensorArray, without the last group."""
-    parts = tf.dynamic_partition(data, keys, n_groups)[:-1]
-    groups = tf.TensorArray(data.dtype, size=len(parts), infer_shape=False,
-                            element_shape=tf.TensorShape([None]))  # fmt: skip
-    for i, part in enumerate(parts):
-        groups = groups.write(i, part)
-    return groups
+    """``data`` by group (order kept), without the last group."""
+    return tf.concat(tf.dynamic_partition(data, keys, n_groups)[:-1], axis=0)
+
+
+def _group_starts(keys, n_groups):
+    """Where each group starts in :func:`_by_group`'s result, and its end."""
+    sizes = tf.math.bincount(keys, minlength=n_groups, maxlength=n_groups, dtype=tf.int64)
+    return tf.concat([[0], tf.cumsum(sizes[:-1])], axis=0)
 
 
 class _Partition:
@@ -163,12 +164,8 @@ class _Partition:
         step_group = tf.where(inside, local, n_steps)
 
         keys = tf.cast(half_group, tf.int32)
-        self.rows = tf.concat(
-            tf.dynamic_partition(tf.range(batches.n_rows), keys, 2 * n_steps + 1)[:-1], axis=0
-        )
-        sizes = tf.math.bincount(keys, minlength=2 * n_steps + 1, maxlength=2 * n_steps + 1,
-                                 dtype=tf.int64)  # fmt: skip
-        self.row_starts = tf.concat([[0], tf.cumsum(sizes[:-1])], axis=0)
+        self.rows = _by_group(tf.range(batches.n_rows), keys, 2 * n_steps + 1)
+        self.row_starts = _group_starts(keys, 2 * n_steps + 1)
         # Each row's place in its half-batch and in its batch.
         half_sizes = self.row_starts[1:] - self.row_starts[:-1]
         place = tf.scatter_nd(
@@ -179,30 +176,29 @@ class _Partition:
         )
         first_half = tf.gather(half_sizes, tf.clip_by_value(2 * local, 0, 2 * n_steps - 2))
         batch_place = place + second * first_half
-        # Each non-zero's place and column (and value), by group. The groups
-        # stay separate tensors, read by number from TensorArrays (a
-        # concatenation would copy them all).
-        self.entries = []
+        # Each non-zero's place and column (and value), by group.
+        self.entries, self.entry_starts = [], []
         for (rows, columns, values), group, row_place, n_groups in (
             (batches.by_row, half_group, place, 2 * n_steps + 1),
             (batches.by_column, step_group, batch_place, n_steps + 1),
         ):
             # One order after the other: each holds copies of the non-zeros'
             # numbers while it is partitioned.
-            previous = [a.flow for a in self.entries[-1]] if self.entries else []
-            with tf.control_dependencies(previous):
+            with tf.control_dependencies(self.entries[-1] if self.entries else []):
                 keys = tf.gather(tf.cast(group, tf.int32), rows)
                 data = [tf.gather(tf.cast(row_place, tf.int32), rows), columns]
             if not batches.binary:
                 data.append(values)
             self.entries.append([_by_group(a, keys, n_groups) for a in data])
+            self.entry_starts.append(_group_starts(keys, n_groups))
 
     def batch_rows(self, step):
         """The rows of a step's batch: its first half, then its second."""
         return self.rows[self.row_starts[2 * step] : self.row_starts[2 * step + 2]]
 
     def _entries(self, order, group):
-        data = [a.read(tf.cast(group, tf.int32)) for a in self.entries[order]]
+        begin, end = self.entry_starts[order][group], self.entry_starts[order][group + 1]
+        data = [a[begin:end] for a in self.entries[order]]
         return data[0], data[1], data[2] if len(data) > 2 else None
 
     def half(self, step, second):
