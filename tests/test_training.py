@@ -31,6 +31,7 @@ def _weights(estimator):
 EQUIVALENT_SETTINGS = [
     dict(),
     dict(l2=1e-2, l1=1e-3),
+    dict(l1=1e-3),
     dict(optimizer="adam", learning_rate=0.01),
     dict(optimizer="sgd", learning_rate=0.05),
     dict(optimizer="sgd", learning_rate=0.05, optimizer__momentum=0.9,
