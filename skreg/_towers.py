@@ -85,13 +85,14 @@ def is_binary(X):
     return sp.issparse(X) and bool(np.all(X.data == 1))
 
 
-def tower_data(X, batch_size):
+def tower_data(X, batch_size, *, binary):
     """The data as the tower program takes it (made once for all groups):
     a CSR matrix's arrays, its non-zeros in column order and the column
     at which kernel gradients are cut (:func:`~skreg._batching.column_major`,
-    :func:`~skreg._batching.gradient_split`), or the dense array."""
+    :func:`~skreg._batching.gradient_split`), or the dense array.
+    ``binary``: :func:`is_binary` of ``X``, as the structure holds it."""
     if sp.issparse(X):
-        return (*csr_tensors(X), *column_major(X, binary=is_binary(X)),
+        return (*csr_tensors(X), *column_major(X, binary=binary),
                 tf.constant(gradient_split(X, batch_size), tf.int64))  # fmt: skip
     return (tf.constant(X, dtype=tf.float32),)
 

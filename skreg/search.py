@@ -379,7 +379,7 @@ class _TowerSearch:
         rng = check_random_state(base.random_state)
         shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         model_seed = int(rng.randint(np.iinfo(np.int32).max))
-        data = tower_data(X, batch_size)
+        data = tower_data(X, batch_size, binary=self.structure["binary"])
         for start in range(0, len(towers), group_size):
             group = towers[start : start + group_size]
             self._run_group(group, data, X.shape[1], y, y_encoded, member, row_weight, splits,

@@ -82,7 +82,7 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
     }
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
     tower_losses, tower_outputs = train_towers(
-        structure, tower_data(X, X.shape[0]), y_encoded, member, member,
+        structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member, member,
         [(everything, k, k + 1) for k in range(n_towers)], weights, numbers,
         epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
     )  # fmt: skip
@@ -192,7 +192,7 @@ def test_sparse_batches_multiply_as_scipy(binary, split):
     X = sp.random(70, 40, density=0.2, random_state=rng, format="csr", dtype=np.float32)
     if binary:
         X.data[:] = 1.0
-    data = (*tower_data(X, 20)[:-1], tf.constant(split, tf.int64))
+    data = (*tower_data(X, 20, binary=binary)[:-1], tf.constant(split, tf.int64))
     batches = PartitionedBatches(*data, binary=binary)
     order = rng.permutation(70)
     partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0)
