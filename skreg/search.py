@@ -29,6 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 from ._inference import predict_float64
 from ._tensorflow import keras, tf
 from ._towers import (
+    TowerState,
     TowerStructure,
     fuses_update,
     initial_weights,
@@ -413,6 +414,9 @@ class _TowerSearch:
             "dropout": [v["dropout"] for v in values],
             "learning_rate": learning_rates,
             "optimizer": self.hyper[1:],
+            # Each network's dropout masks from its own place in the search,
+            # whatever group it trains in.
+            "key": [c * len(splits) + f for c, f in group],
         }
         structure = TowerStructure(
             fused_update=fuses_update(n_features, len(group) * hidden[0]),
@@ -430,9 +434,10 @@ class _TowerSearch:
                 blocks[-1][2] = k + 1
         start = time.perf_counter()
         try:
-            losses, outputs = train_towers(
-                structure, data, y_encoded, row_weight[folds], member[folds], blocks, weights,
-                numbers, epochs=base.epochs, batch_size=batch_size, seeds=seeds,
+            (trained,) = train_towers(
+                structure, data, y_encoded, row_weight[folds], member[folds], blocks,
+                TowerState.start(structure, weights), numbers, epochs=base.epochs,
+                batch_size=batch_size, seeds=seeds,
             )  # fmt: skip
         except tf.errors.OpError as error:
             raise RuntimeError(
@@ -440,7 +445,8 @@ class _TowerSearch:
                 f"{error.message.strip().splitlines()[0]}"
             ) from None
         fit_time = (time.perf_counter() - start) / len(group)
-        for (test, first, end), block_outputs in zip(blocks, outputs):
+        losses = trained.losses
+        for (test, first, end), block_outputs in zip(blocks, trained.outputs):
             for k in range(first, end):
                 candidate, fold = group[k]
                 results.fit_times[candidate, fold] = fit_time

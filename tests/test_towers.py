@@ -17,7 +17,14 @@ from skreg._inference import predict_float64
 from skreg import _towers as towers
 from skreg._batching import PartitionedBatches
 from skreg._tensorflow import tf
-from skreg._towers import TowerStructure, _SparseBatch, is_binary, tower_data, train_towers
+from skreg._towers import (
+    TowerState,
+    TowerStructure,
+    _SparseBatch,
+    is_binary,
+    tower_data,
+    train_towers,
+)
 from skreg._training import (
     _loss_kind,
     clear_training_cache,
@@ -79,13 +86,15 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         "dropout": [0.0] * n_towers,
         "learning_rate": [s.get("learning_rate", hyper[0]) for s in settings],
         "optimizer": hyper[1:],
+        "key": list(range(n_towers)),
     }
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
-    tower_losses, tower_outputs = train_towers(
+    (trained,) = train_towers(
         structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member, member,
-        [(everything, k, k + 1) for k in range(n_towers)], weights, numbers,
-        epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
+        [(everything, k, k + 1) for k in range(n_towers)], TowerState.start(structure, weights),
+        numbers, epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
     )  # fmt: skip
+    tower_losses, tower_outputs = trained.losses, trained.outputs
 
     single_losses, single_outputs = [], []
     for setting, rows in zip(settings, folds) if separate else ():
@@ -208,3 +217,82 @@ def test_sparse_batches_multiply_as_scipy(binary, split):
         assert [part.shape[0] for part in parts] == [split, 40 - split]
         np.testing.assert_allclose(tf.concat(parts, 0).numpy(), X[rows].T @ gradient, rtol=1e-5,
                                    atol=1e-5)  # fmt: skip
+
+
+def _resumable_setup(data):
+    """Four towers (Adam, batch norm, dropout, penalties) on the first 200
+    rows, batches of 64: several steps an epoch, each draws dropout masks."""
+    X, y = _data(data)
+    structure = TowerStructure(
+        n_hidden=2, activation="relu", batch_norm=True, loss=("binary",), optimizer=("adam",),
+        sparse=sp.issparse(X), binary=is_binary(X), fused_update=False,
+        with_l1=True, with_l2=True, with_dropout=True,
+    )  # fmt: skip
+    folds = [*FOLDS, np.arange(200)]
+    member = np.zeros((4, X.shape[0]), np.float32)
+    for k, rows in enumerate(folds):
+        member[k, rows] = 1.0
+    numbers = {"l1": [0.0, 1e-3, 0.0, 1e-4], "l2": [1e-3, 0.0, 1e-2, 0.0],
+               "dropout": [0.0, 0.3, 0.5, 0.2], "learning_rate": [1e-3, 3e-3, 1e-3, 1e-2],
+               "optimizer": [0.9, 0.999, 1e-7], "key": [0, 1, 2, 3]}  # fmt: skip
+    weights = towers.initial_weights(X.shape[1], [8, 6], 1, n_towers=4, batch_norm=True,
+                                     random_state=np.random.RandomState(0))  # fmt: skip
+    everything = np.arange(X.shape[0])
+    return dict(structure=structure, data=tower_data(X, 64, binary=structure.binary),
+                y=y.astype(np.float32), row_weight=member, member=member,
+                blocks=[(everything, k, k + 1) for k in range(4)],
+                state=TowerState.start(structure, weights), numbers=numbers,
+                batch_size=64, seeds=(3, 4))  # fmt: skip
+
+
+def _take(setup, towers_kept):
+    """The setup of some of the towers only, as a pruned search has it."""
+    everything = setup["blocks"][0][0]
+    return {**setup, "row_weight": setup["row_weight"][towers_kept],
+            "member": setup["member"][towers_kept],
+            "blocks": [(everything, k, k + 1) for k in range(len(towers_kept))],
+            "numbers": {name: (values if name == "optimizer" else
+                               [values[k] for k in towers_kept])
+                        for name, values in setup["numbers"].items()}}  # fmt: skip
+
+
+@pytest.mark.parametrize("data", ["dense", "multi-hot"])
+def test_training_goes_on_where_a_call_stopped(data):
+    """Five epochs in calls of 2, 2 and 1 equal five epochs in one call."""
+    setup = _resumable_setup(data)
+    (whole,) = train_towers(**setup, epochs=5)
+    chunks = list(train_towers(**setup, epochs=5, epochs_per_call=2))
+    assert [len(chunk.losses) for chunk in chunks] == [2, 2, 1]
+    assert (chunks[-1].state.epoch, chunks[-1].state.iteration) == (5, 5 * 4)
+    np.testing.assert_allclose(np.concatenate([c.losses for c in chunks]), whole.losses,
+                               rtol=1e-5)  # fmt: skip
+    for k in range(4):
+        np.testing.assert_allclose(
+            np.concatenate([c.outputs[k] for c in chunks]), whole.outputs[k], rtol=1e-4, atol=1e-5
+        )  # fmt: skip
+    for after_chunks, after_whole in zip(chunks[-1].state.weights + chunks[-1].state.slots,
+                                         whole.state.weights + whole.state.slots):  # fmt: skip
+        np.testing.assert_allclose(after_chunks.numpy(), after_whole.numpy(), rtol=1e-4,
+                                   atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize("data", ["dense", "multi-hot"])
+def test_towers_taken_out_train_on_as_beside_the_others(data):
+    """Towers 1 and 3 taken out after two epochs and trained three more
+    learn what they learn in five epochs beside all four: pruning the
+    others changes nothing for them (dropout masks included)."""
+    setup = _resumable_setup(data)
+    (whole,) = train_towers(**setup, epochs=5)
+    (first,) = train_towers(**setup, epochs=2)
+    kept = [1, 3]
+    survivors = first.state.select(kept)
+    assert survivors.n_towers == 2 and survivors.epoch == 2
+    (rest,) = train_towers(**{**_take(setup, kept), "state": survivors}, epochs=3)
+    np.testing.assert_allclose(rest.losses, whole.losses[2:, kept], rtol=1e-4)
+    for position, k in enumerate(kept):
+        np.testing.assert_allclose(rest.outputs[position], whole.outputs[k][2:], rtol=1e-4,
+                                   atol=1e-5)  # fmt: skip
+    expected = whole.state.select(kept)
+    for got, want in zip(rest.state.weights + rest.state.slots,
+                         expected.weights + expected.slots):  # fmt: skip
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6)
