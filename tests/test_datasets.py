@@ -52,17 +52,25 @@ def test_real_archive_counts_labels_and_ratings(imdb_home):
 
 @pytest.mark.imdb
 def test_second_load_comes_from_the_cache_outside_a_read_only_home(
-    imdb_home, tmp_path_factory, monkeypatch
+    imdb_home, tmp_path, tmp_path_factory, monkeypatch
 ):
-    first = load_imdb("test", data_home=imdb_home)
-    cache = tmp_path_factory.getbasetemp() / "cache" / "skreg" / "imdb_parsed.pkl"
-    assert cache.is_file()
-    # Prove the second load reads the cache: parsing is now impossible.
-    monkeypatch.setattr(datasets, "_parse", lambda source: pytest.fail("parsed again"))
-    second = load_imdb("test", data_home=imdb_home)
-    assert second.data == first.data and np.array_equal(second.target, first.target)
-    if not imdb_home.stat().st_mode & 0o222:  # a read-only shared copy stays untouched
-        assert sorted(p.name for p in imdb_home.iterdir()) == ["README.md", "aclImdb_v1.tar.gz"]
+    # A read-only home of its own (the shared copy may or may not be writable):
+    # a link to the real archive in a folder whose mode bits deny writing.
+    home = tmp_path / "read_only_home"
+    home.mkdir()
+    (home / "aclImdb_v1.tar.gz").symlink_to(imdb_home / "aclImdb_v1.tar.gz")
+    home.chmod(0o555)
+    try:
+        first = load_imdb("test", data_home=home)
+        cache = tmp_path_factory.getbasetemp() / "cache" / "skreg" / "imdb_parsed.pkl"
+        assert cache.is_file()
+        # Prove the second load reads the cache: parsing is now impossible.
+        monkeypatch.setattr(datasets, "_parse", lambda source: pytest.fail("parsed again"))
+        second = load_imdb("test", data_home=home)
+        assert second.data == first.data and np.array_equal(second.target, first.target)
+        assert [p.name for p in home.iterdir()] == ["aclImdb_v1.tar.gz"]  # left untouched
+    finally:
+        home.chmod(0o755)
 
 
 def test_tiny_archive_and_extracted_folder(tmp_path):
