@@ -38,7 +38,8 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "augmentation",
+SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "progress",
+            "augmentation",
             "predict")  # fmt: skip
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp",
               "sklearn_mlp_fit"]  # fmt: skip
@@ -396,12 +397,13 @@ def search_worker(contender, epochs, folds):
     return {"seconds": time.perf_counter() - start, "best_score": float(search.best_score_)}
 
 
-def cv_worker(contender, dataset, data_path, epochs, folds, searches=2):
+def cv_worker(contender, dataset, data_path, epochs, folds, searches=2, verbose=0, refit=True):
     """A penalty search, 5 l2 values (alpha for MLPClassifier) x ``folds``
     stratified folds: RegularizedMLPClassifierCV (every fit as towers of one
     program) or GridSearchCV over RegularizedMLPClassifier / MLPClassifier;
     run ``searches`` times in the process: the first pays skreg's tracing,
-    the later ones find their programs traced, as in a notebook session."""
+    the later ones find their programs traced, as in a notebook session.
+    ``verbose`` and ``refit`` are RegularizedMLPClassifierCV's."""
     import warnings
 
     from sklearn.base import clone
@@ -424,7 +426,7 @@ def cv_worker(contender, dataset, data_path, epochs, folds, searches=2):
         from skreg import RegularizedMLPClassifierCV
 
         search = RegularizedMLPClassifierCV(param_grid={"l2": penalties}, cv=cv, epochs=epochs,
-                                            **common)  # fmt: skip
+                                            verbose=verbose, refit=refit, **common)  # fmt: skip
     elif contender == "skreg_grid":
         from skreg import RegularizedMLPClassifier
 
@@ -835,7 +837,7 @@ def main():
         say("|---|---|---|---|---|---|---|---|---|---|---|")
         labels = {"skreg_cv": "skreg CV", "skreg_grid": "skreg GridSearchCV",
                   "sklearn_mlp": "MLPClassifier GridSearchCV"}
-        cases = [("breast_cancer", None, 5, 2 if args.quick else 5),
+        cases = [("breast_cancer", None, 5, 1 if args.quick else 5),
                  (name, str(path), 3, 1 if args.quick else 3)]
         for dataset, data_path, folds, n_runs in cases:
             runs = {c: [] for c in labels}
@@ -861,6 +863,37 @@ def main():
                     f"| {min(times):.2f}-{max(times):.2f} | {fmt(ratio, '{:.2f}x')} "
                     f"| {fmt(later.get(c), '{:.2f}')} | {fmt(later_ratio, '{:.2f}x')} | {scores} "
                     f"| {ok[0]['best_index'] + 1} | {max(r['peak_rss_mb'] for r in ok):.0f} |")
+        say()
+
+    if "progress" in sections:
+        current = "progress"
+        progress_epochs, n_runs = (2, 1) if args.quick else (20, 5)
+        heading(f"## Progress output of the CV search: breast_cancer, RegularizedMLPClassifierCV "
+                f"16-16, 5 l2 x 5 folds, {progress_epochs} epochs of 32, verbose=0 vs 1\n")
+        say(f"{n_runs} processes per setting, run in turn; each searches twice, and the cells "
+            "are medians (range) of the 2nd search (programs traced). At verbose=1 the towers "
+            "run an epoch per call and the search prints a line per epoch; the refit of the "
+            "best candidate is a plain fit, which at verbose=1 still goes through Keras' "
+            "Model.fit (its progress bar), so the search is timed with and without it.\n")
+        say("| refit | verbose=0 s | verbose=1 s | verbose=1 / verbose=0 |")
+        say("|---|---|---|---|")
+        for refit in (False, True):
+            runs = {0: [], 1: []}
+            for _ in range(n_runs):
+                for verbose in runs:
+                    runs[verbose].append(in_process({
+                        "kind": "cv", "contender": "skreg_cv", "dataset": "breast_cancer",
+                        "data_path": None, "epochs": progress_epochs, "folds": 5,
+                        "verbose": verbose, "refit": refit}))  # fmt: skip
+            later = {verbose: [t for r in results for t in r.get("later_seconds", [])]
+                     for verbose, results in runs.items()}  # fmt: skip
+            if not all(later.values()):
+                errors = [r["error"] for results in runs.values() for r in results if "error" in r]
+                say(f"| {refit} | error: {errors[0][:80] if errors else 'no time'} | | |")
+                continue
+            quiet, loud = (statistics.median(later[v]) for v in (0, 1))
+            say(f"| {refit} | {quiet:.3f} ({min(later[0]):.3f}-{max(later[0]):.3f}) "
+                f"| {loud:.3f} ({min(later[1]):.3f}-{max(later[1]):.3f}) | {loud / quiet:.2f}x |")
         say()
 
     if "augmentation" in sections:

@@ -838,7 +838,8 @@ class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call unless ``y`` is a
-            multilabel indicator matrix, ignored afterwards.
+            multilabel indicator matrix. Later calls may omit it; if given,
+            it must be the same classes (a ``ValueError`` otherwise).
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -850,6 +851,13 @@ class RegularizedMLPClassifier(ClassifierMixin, _BaseRegularizedMLP):
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit "
                     "(all the labels the classifier will see)."
+                )
+        if hasattr(self, "model_") and classes is not None and not self._multilabel:
+            # As scikit-learn's partial_fit: the classes are fixed by the first call.
+            if not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()!r} differs from the classes of "
+                    f"the first call to partial_fit, {self.classes_.tolist()!r}."
                 )
         return self._fit(
             X, y, sample_weight, None, epochs=1, incremental=True, classes=classes

@@ -255,8 +255,9 @@ class _Scores:
         self._stand_in = _stand_in(template)
         self._loss = _loss_kind(template._keras_loss())
 
-    def add(self, candidate, fold, outputs, y_test, y_test_encoded):
-        """Score one network's held-out ``outputs``: [epochs, rows, outputs]."""
+    def add(self, candidate, fold, outputs, y_test, y_test_encoded, first_epoch=0):
+        """Score one network's held-out ``outputs`` of the epochs from
+        ``first_epoch`` on: [epochs, rows, outputs]."""
         start = time.perf_counter()
         finite = np.isfinite(outputs).all(axis=(1, 2))
         if self._scoring is None:
@@ -267,7 +268,8 @@ class _Scores:
             for epoch in np.flatnonzero(finite):
                 self._stand_in.held_out_outputs = outputs[epoch].astype(np.float64)
                 scores[epoch] = self._scorer(self._stand_in, placeholder, y_test)
-        self.scores[candidate, fold] = np.where(finite, scores, np.nan)
+        epochs = slice(first_epoch, first_epoch + len(outputs))
+        self.scores[candidate, fold, epochs] = np.where(finite, scores, np.nan)
         # One loss computation for every epoch: [epochs * rows, outputs].
         n_epochs, n_rows = outputs.shape[:2]
         losses = per_sample_loss(
@@ -275,7 +277,7 @@ class _Scores:
             tf.constant(outputs.reshape(n_epochs * n_rows, -1)),
             tf.tile(label_tensor(y_test_encoded), [n_epochs, 1]),
         )
-        self.test_losses[candidate, fold] = np.where(
+        self.test_losses[candidate, fold, epochs] = np.where(
             finite, np.reshape(losses.numpy(), (n_epochs, n_rows)).mean(axis=1), np.nan
         )
         self.score_times[candidate, fold] += time.perf_counter() - start
@@ -311,7 +313,8 @@ class _TowerSearch:
         params = base.get_params()
         values = [{**params, **c} for c in candidates]
         if (
-            not base._trains_in_one_call()
+            base._routed_params("fit")
+            or base._routed_params("compile")
             or any(v["input_dropout"] or v["input_noise"] or v["image_shift"]
                    or v["image_rotation"] or v["image_flip"] for v in values)
         ):
@@ -381,11 +384,13 @@ class _TowerSearch:
         shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         model_seed = int(rng.randint(np.iinfo(np.int32).max))
         data = tower_data(X, batch_size, binary=self.structure["binary"])
+        progress = (_Progress(type(self.search).__name__, self.candidates, results, n_groups)
+                    if base.verbose else None)  # fmt: skip
         for start in range(0, len(towers), group_size):
             group = towers[start : start + group_size]
             self._run_group(group, data, X.shape[1], y, y_encoded, member, row_weight, splits,
                             results, hidden, n_outputs, batch_size,
-                            (shuffle_seed, dropout_seed), model_seed)  # fmt: skip
+                            (shuffle_seed, dropout_seed), model_seed, progress)  # fmt: skip
         diverged = ~np.isfinite(results.train_losses).all(axis=2)
         if diverged.any():
             # As GridSearchCV reports fits that fail; their scores are NaN from
@@ -400,7 +405,8 @@ class _TowerSearch:
         return results
 
     def _run_group(self, group, data, n_features, y, y_encoded, member, row_weight, splits,
-                   results, hidden, n_outputs, batch_size, seeds, model_seed):  # fmt: skip
+                   results, hidden, n_outputs, batch_size, seeds, model_seed,
+                   progress):  # fmt: skip
         base = self.base
         params = base.get_params()
         values = [{**params, **self.candidates[c]} for c, _ in group]
@@ -433,26 +439,70 @@ class _TowerSearch:
             else:
                 blocks[-1][2] = k + 1
         start = time.perf_counter()
-        try:
-            (trained,) = train_towers(
-                structure, data, y_encoded, row_weight[folds], member[folds], blocks,
-                TowerState.start(structure, weights), numbers, epochs=base.epochs,
-                batch_size=batch_size, seeds=seeds,
-            )  # fmt: skip
-        except tf.errors.OpError as error:
-            raise RuntimeError(
-                f"TensorFlow failed while training the search's networks: "
-                f"{error.message.strip().splitlines()[0]}"
-            ) from None
-        fit_time = (time.perf_counter() - start) / len(group)
-        losses = trained.losses
-        for (test, first, end), block_outputs in zip(blocks, trained.outputs):
-            for k in range(first, end):
-                candidate, fold = group[k]
-                results.fit_times[candidate, fold] = fit_time
-                results.train_losses[candidate, fold] = losses[:, k]
-                results.add(candidate, fold, block_outputs[:, :, k - first], y[test],
-                            y_encoded[test])  # fmt: skip
+        # Verbose: a call per epoch, scored and reported as it ends (a call
+        # costs ~1 ms); otherwise the whole training in one call.
+        calls = train_towers(
+            structure, data, y_encoded, row_weight[folds], member[folds], blocks,
+            TowerState.start(structure, weights), numbers, epochs=base.epochs,
+            batch_size=batch_size, seeds=seeds, epochs_per_call=1 if progress else None,
+        )  # fmt: skip
+        first_epoch = 0
+        while True:
+            try:
+                trained = next(calls, None)
+            except tf.errors.OpError as error:
+                raise RuntimeError(
+                    f"TensorFlow failed while training the search's networks: "
+                    f"{error.message.strip().splitlines()[0]}"
+                ) from None
+            if trained is None:
+                break
+            epochs = slice(first_epoch, first_epoch + len(trained.losses))
+            for (test, first, end), block_outputs in zip(blocks, trained.outputs):
+                for k in range(first, end):
+                    candidate, fold = group[k]
+                    results.train_losses[candidate, fold, epochs] = trained.losses[:, k]
+                    results.add(candidate, fold, block_outputs[:, :, k - first], y[test],
+                                y_encoded[test], first_epoch=first_epoch)  # fmt: skip
+            first_epoch = epochs.stop
+            if progress is not None:
+                progress.report(group, first_epoch, base.epochs)
+        # Scoring between calls is timed apart (score_times): training is the rest.
+        scoring = sum(results.score_times[candidate, fold] for candidate, fold in group)
+        fit_time = (time.perf_counter() - start - scoring) / len(group)
+        for candidate, fold in group:
+            results.fit_times[candidate, fold] = fit_time
+
+
+class _Progress:
+    """verbose=1: a line after each epoch of each group of towers."""
+
+    def __init__(self, name, candidates, results, n_groups):
+        self.name, self.candidates, self.results = name, candidates, results
+        self.n_groups = n_groups
+        self.group = 0
+        self.start = time.perf_counter()
+
+    def report(self, group, epoch, n_epochs):
+        if epoch == 1:
+            self.group += 1
+        in_group = sorted({candidate for candidate, _ in group})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # folds not trained yet
+            means = np.nanmean(self.results.scores[in_group, :, epoch - 1], axis=1)
+        where = f"group {self.group}/{self.n_groups}, " if self.n_groups > 1 else ""
+        line = (f"[{self.name}] {where}epoch {epoch}/{n_epochs}, "
+                f"{time.perf_counter() - self.start:.1f} s")  # fmt: skip
+        if np.isfinite(means).any():
+            best = int(np.nanargmax(means))
+            line += (f": best mean held-out score {means[best]:.4f} "
+                     f"({_describe(self.candidates[in_group[best]])})")  # fmt: skip
+        print(line, flush=True)
+
+
+def _describe(candidate):
+    return ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in sorted(candidate.items()))  # fmt: skip
 
 
 class _OneFitAtATime:
@@ -585,8 +635,13 @@ _CV_NOTES_DOC = """
     is scored on its held-out rows. The program is traced once per network
     structure in the process (see :func:`skreg.clear_training_cache`).
 
+    With ``verbose > 0`` the program runs an epoch per call and the search
+    prints a line after each: the epoch, the time so far and the best mean
+    held-out score at that epoch (with the group, when the networks train in
+    several); the refit then shows Keras' progress as the base estimator does.
+
     Settings the program does not cover are searched one fit at a time with
-    the base estimator (same results, at its speed): ``verbose > 0``,
+    the base estimator (same results, at its speed):
     ``fit__``/``compile__`` options, optimizers other than RMSprop, Adam and
     SGD, learning-rate schedules, image transforms, input dropout or noise.
     ``early_stopping`` is replaced by ``select_epochs``.

@@ -22,7 +22,8 @@ def test_benchmark_quick_mode_runs_every_contender(tmp_path):
     for label in ("skreg (sparse)", "skreg (dense)", "raw Keras (dense, book)", "scikeras (CSR)",
                   "sklearn MLPClassifier (CSR, partial_fit)", "StratifiedKFold", "MB per fit",
                   "skreg MultiHotVectorizer", "Input dropout's cost", "skreg / Keras",
-                  "fit(max_iter=k)", "Grid search on a small table", "skreg CV"):  # fmt: skip
+                  "fit(max_iter=k)", "Grid search on a small table", "skreg CV",
+                  "Progress output of the CV search"):  # fmt: skip
         assert label in table
 
 

@@ -231,6 +231,11 @@ def test_partial_fit_and_warm_start_continue_training(binary_data):
     first = clf.model_
     clf.partial_fit(X, y)
     assert clf.model_ is first and clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    clf.partial_fit(X, y, classes=[1, 0])  # the same classes, in any order
+    # Other classes than the first call's: an error naming both, as scikit-learn's.
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2\] differs .* \[0, 1\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 3
 
     warm = RegularizedMLPClassifier(epochs=3, warm_start=True, random_state=0).fit(X, y)
     weights = [w.copy() for w in warm.model_.get_weights()]

@@ -170,14 +170,42 @@ def test_one_trace_for_a_search_and_the_next(cancer):
 
 
 def test_memory_budget_splits_the_towers_in_groups(cancer):
-    """One network per group (a tiny budget) gives the same scores as all
-    together: groups are an implementation detail."""
+    """One network per group (a tiny budget) gives the same scores and
+    curves as all together, dropout included (each network draws its own
+    masks): groups are an implementation detail."""
     X, y = cancer
-    kwargs = dict(param_grid=GRID, cv=3, epochs=3, random_state=0, refit=False)
+    kwargs = dict(param_grid={**GRID, "dropout": [0.0, 0.4]}, cv=3, epochs=3, random_state=0,
+                  refit=False)  # fmt: skip
     together = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
     one_by_one = RegularizedMLPClassifierCV(**kwargs, memory_budget=1e-6).fit(X, y)
     np.testing.assert_allclose(one_by_one.cv_results_["mean_test_score"],
                                together.cv_results_["mean_test_score"])  # fmt: skip
+    np.testing.assert_allclose(one_by_one.test_loss_curves_, together.test_loss_curves_,
+                               rtol=1e-4)  # fmt: skip
+
+
+def test_verbose_search_reports_each_epoch_from_the_towers(cancer, capsys):
+    """verbose=1 keeps the towers (one trace, no Keras fits: no progress
+    bars) and prints a line per epoch and group; the results are those of
+    the silent search."""
+    X, y = cancer
+    kwargs = dict(param_grid=GRID, cv=3, epochs=3, random_state=0, refit=False,
+                  memory_budget=0.05)  # fmt: skip
+    quiet = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    assert capsys.readouterr().out == ""
+    before = training_cache_info()
+    loud = RegularizedMLPClassifierCV(**kwargs, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert training_cache_info()["misses"] == before["misses"]  # the same program
+    lines = out.splitlines()
+    n_groups = int(lines[0].split("group 1/")[1].split(",")[0])
+    assert n_groups > 1 and len(lines) == 3 * n_groups
+    assert lines[0].startswith("[RegularizedMLPClassifierCV] group 1/")
+    assert "epoch 1/3" in lines[0] and "epoch 3/3" in lines[-1]
+    assert "best mean held-out score" in lines[-1] and "l2=" in lines[-1]
+    np.testing.assert_allclose(loud.cv_results_["mean_test_score"],
+                               quiet.cv_results_["mean_test_score"])  # fmt: skip
+    np.testing.assert_allclose(loud.test_loss_curves_, quiet.test_loss_curves_, rtol=1e-5)
 
 
 def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
