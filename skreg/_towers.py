@@ -22,7 +22,8 @@ variables). A call trains some more epochs from a :class:`TowerState`
 (weights, optimizer slots, epochs and steps trained) and returns the state
 after them, so training goes on across calls exactly as in one call, and a
 subset of the towers can be taken out and trained on (what successive
-halving needs). :func:`train_towers` is the Python loop over such calls.
+halving needs). :class:`TowerTrainer` makes the calls; its caller's loop
+over them is where Python runs between epochs.
 """
 
 import functools
@@ -40,8 +41,8 @@ from ._batching import (
 from ._tensorflow import keras, tf
 from ._training import cached_program, label_tensor, per_sample_loss
 
-__all__ = ["TowerEpochs", "TowerState", "TowerStructure", "fuses_update", "initial_weights",
-           "is_binary", "optimizer_slots", "tower_bytes", "tower_data", "train_towers",
+__all__ = ["TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer", "fuses_update",
+           "initial_weights", "is_binary", "optimizer_slots", "tower_bytes", "tower_data",
            "trainable_positions"]
 
 # Keras' BatchNormalization defaults, which build_mlp uses.
@@ -665,12 +666,11 @@ class TowerEpochs:
         self.outputs = outputs
 
 
-def train_towers(structure, data, y, row_weight, member, blocks, state, numbers, *, epochs,
-                 batch_size, seeds, epochs_per_call=None):  # fmt: skip
-    """Train a group of K towers ``epochs`` more epochs from ``state``, in
-    calls of ``epochs_per_call`` epochs (None: one call); a generator of
-    :class:`TowerEpochs`, one per call, so that the caller can act between
-    calls (score, report, stop, keep some towers).
+class TowerTrainer:
+    """A group of K towers in training: the program's inputs, made once, and
+    the :class:`TowerState` that each :meth:`train` call advances. The
+    caller's loop over calls is where it can act between epochs (score,
+    report, stop, take some towers out).
 
     Parameters
     ----------
@@ -686,44 +686,50 @@ def train_towers(structure, data, y, row_weight, member, blocks, state, numbers,
     blocks : list of (rows, first tower, end tower)
         The towers ``first:end`` are scored on ``rows`` after each epoch.
     state : TowerState
+        Where training starts (or goes on).
     numbers : dict
         ``l1``, ``l2``, ``dropout``, ``learning_rate``: [K] each;
         ``optimizer``: the optimizer's three other numbers; ``key``: [K]
         integers, each tower's own stream of dropout masks.
-    epochs, batch_size : int
+    batch_size : int
     seeds : pair of int
         Seeds of the batch order and of the dropout masks.
-    epochs_per_call : int or None
     """
-    program = cached_program(structure.key, functools.partial(_make_program, structure))
-    rows = np.concatenate([block_rows for block_rows, _, _ in blocks])
-    row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
-    tower_splits = [blocks[0][1]] + [end for _, _, end in blocks]
-    inputs = (
-        data,
-        label_tensor(y),
-        tf.constant(row_weight, tf.float32),
-        tf.constant(member, tf.float32),
-        tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits)),
-    )
-    numbers = {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
-               for name, values in numbers.items()}  # fmt: skip
-    n_outputs = int(state.weights[-1].shape[-1])
-    per_call = epochs if epochs_per_call is None else epochs_per_call
-    for done in range(0, epochs, per_call):
-        n_epochs = min(per_call, epochs - done)
-        weights, slots, counters, losses, outputs = program(
-            *inputs, state.weights, state.slots,
-            tf.constant([state.epoch, state.iteration], tf.int64), numbers,
-            tf.constant([n_epochs, batch_size, *seeds], tf.int64),
+
+    def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
+                 batch_size, seeds):  # fmt: skip
+        self._program = cached_program(structure.key, functools.partial(_make_program, structure))
+        rows = np.concatenate([block_rows for block_rows, _, _ in blocks])
+        row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
+        tower_splits = [blocks[0][1]] + [end for _, _, end in blocks]
+        self._inputs = (
+            data,
+            label_tensor(y),
+            tf.constant(row_weight, tf.float32),
+            tf.constant(member, tf.float32),
+            tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits)),
+        )
+        self._numbers = {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
+                         for name, values in numbers.items()}  # fmt: skip
+        self._blocks = blocks
+        self._settings = [batch_size, *seeds]
+        self.state = state
+
+    def train(self, epochs):
+        """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
+        weights, slots, counters, losses, outputs = self._program(
+            *self._inputs, self.state.weights, self.state.slots,
+            tf.constant([self.state.epoch, self.state.iteration], tf.int64), self._numbers,
+            tf.constant([epochs, *self._settings], tf.int64),
         )  # fmt: skip
         epoch, iteration = (int(n) for n in counters.numpy())
-        state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
+        self.state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
+        n_outputs = int(weights[-1].shape[-1])
         outputs = outputs.numpy()
         by_block, offset = [], 0
-        for block_rows, first, end in blocks:
+        for block_rows, first, end in self._blocks:
             size = len(block_rows) * (end - first) * n_outputs
             by_block.append(outputs[:, offset : offset + size].reshape(
-                n_epochs, len(block_rows), end - first, n_outputs))  # fmt: skip
+                epochs, len(block_rows), end - first, n_outputs))  # fmt: skip
             offset += size
-        yield TowerEpochs(state, losses.numpy(), by_block)
+        return TowerEpochs(self.state, losses.numpy(), by_block)

@@ -199,9 +199,12 @@ def test_verbose_search_reports_each_epoch_from_the_towers(cancer, capsys):
     assert training_cache_info()["misses"] == before["misses"]  # the same program
     lines = out.splitlines()
     n_groups = int(lines[0].split("group 1/")[1].split(",")[0])
-    assert n_groups > 1 and len(lines) == 3 * n_groups
+    assert n_groups > 1 and n_groups * 2 <= len(lines) <= n_groups * 3
     assert lines[0].startswith("[RegularizedMLPClassifierCV] group 1/")
-    assert "epoch 1/3" in lines[0] and "epoch 3/3" in lines[-1]
+    # Each group reports its first epoch, then every epoch or every few.
+    assert sum("epoch 1/3," in line for line in lines) == n_groups
+    assert sum("epoch 3/3," in line for line in lines) == n_groups
+    assert "epoch 3/3" in lines[-1] and f"group {n_groups}/{n_groups}" in lines[-1]
     assert "best mean held-out score" in lines[-1] and "l2=" in lines[-1]
     np.testing.assert_allclose(loud.cv_results_["mean_test_score"],
                                quiet.cv_results_["mean_test_score"])  # fmt: skip

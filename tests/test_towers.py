@@ -20,10 +20,10 @@ from skreg._tensorflow import tf
 from skreg._towers import (
     TowerState,
     TowerStructure,
+    TowerTrainer,
     _SparseBatch,
     is_binary,
     tower_data,
-    train_towers,
 )
 from skreg._training import (
     _loss_kind,
@@ -89,11 +89,11 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         "key": list(range(n_towers)),
     }
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
-    (trained,) = train_towers(
+    trained = TowerTrainer(
         structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member, member,
         [(everything, k, k + 1) for k in range(n_towers)], TowerState.start(structure, weights),
-        numbers, epochs=EPOCHS, batch_size=X.shape[0], seeds=(1, 2),
-    )  # fmt: skip
+        numbers, batch_size=X.shape[0], seeds=(1, 2),
+    ).train(EPOCHS)  # fmt: skip
     tower_losses, tower_outputs = trained.losses, trained.outputs
 
     single_losses, single_outputs = [], []
@@ -260,17 +260,18 @@ def _take(setup, towers_kept):
 def test_training_goes_on_where_a_call_stopped(data):
     """Five epochs in calls of 2, 2 and 1 equal five epochs in one call."""
     setup = _resumable_setup(data)
-    (whole,) = train_towers(**setup, epochs=5)
-    chunks = list(train_towers(**setup, epochs=5, epochs_per_call=2))
+    whole = TowerTrainer(**setup).train(5)
+    trainer = TowerTrainer(**setup)
+    chunks = [trainer.train(n) for n in (2, 2, 1)]
     assert [len(chunk.losses) for chunk in chunks] == [2, 2, 1]
-    assert (chunks[-1].state.epoch, chunks[-1].state.iteration) == (5, 5 * 4)
+    assert (trainer.state.epoch, trainer.state.iteration) == (5, 5 * 4)
     np.testing.assert_allclose(np.concatenate([c.losses for c in chunks]), whole.losses,
                                rtol=1e-5)  # fmt: skip
     for k in range(4):
         np.testing.assert_allclose(
             np.concatenate([c.outputs[k] for c in chunks]), whole.outputs[k], rtol=1e-4, atol=1e-5
         )  # fmt: skip
-    for after_chunks, after_whole in zip(chunks[-1].state.weights + chunks[-1].state.slots,
+    for after_chunks, after_whole in zip(trainer.state.weights + trainer.state.slots,
                                          whole.state.weights + whole.state.slots):  # fmt: skip
         np.testing.assert_allclose(after_chunks.numpy(), after_whole.numpy(), rtol=1e-4,
                                    atol=1e-6)  # fmt: skip
@@ -282,12 +283,12 @@ def test_towers_taken_out_train_on_as_beside_the_others(data):
     learn what they learn in five epochs beside all four: pruning the
     others changes nothing for them (dropout masks included)."""
     setup = _resumable_setup(data)
-    (whole,) = train_towers(**setup, epochs=5)
-    (first,) = train_towers(**setup, epochs=2)
+    whole = TowerTrainer(**setup).train(5)
+    first = TowerTrainer(**setup).train(2)
     kept = [1, 3]
     survivors = first.state.select(kept)
     assert survivors.n_towers == 2 and survivors.epoch == 2
-    (rest,) = train_towers(**{**_take(setup, kept), "state": survivors}, epochs=3)
+    rest = TowerTrainer(**{**_take(setup, kept), "state": survivors}).train(3)
     np.testing.assert_allclose(rest.losses, whole.losses[2:, kept], rtol=1e-4)
     for position, k in enumerate(kept):
         np.testing.assert_allclose(rest.outputs[position], whole.outputs[k][2:], rtol=1e-4,
