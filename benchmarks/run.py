@@ -872,9 +872,10 @@ def main():
                 f"16-16, 5 l2 x 5 folds, {progress_epochs} epochs of 32, verbose=0 vs 1\n")
         say(f"{n_runs} processes per setting, run in turn; each searches twice, and the cells "
             "are medians (range) of the 2nd search (programs traced). At verbose=1 the towers "
-            "run an epoch per call and the search prints a line per epoch; the refit of the "
-            "best candidate is a plain fit, which at verbose=1 still goes through Keras' "
-            "Model.fit (its progress bar), so the search is timed with and without it.\n")
+            "train in calls of about half a second (an epoch a call where epochs are slower) "
+            "and the search prints a line after each; the refit of the best candidate is a "
+            "plain fit, which at verbose=1 still goes through Keras' Model.fit (its progress "
+            "bar), so the search is timed with and without it.\n")
         say("| refit | verbose=0 s | verbose=1 s | verbose=1 / verbose=0 |")
         say("|---|---|---|---|")
         for refit in (False, True):
