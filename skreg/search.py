@@ -4,7 +4,7 @@
 regularized networks what ``LogisticRegressionCV`` is to logistic
 regression: an estimator that runs its own search. Candidates x folds
 networks train side by side as the towers of one TensorFlow program
-(:mod:`skreg._towers`), in groups under a memory budget; each tower learns
+(:mod:`skreg._engine`), in groups under a memory budget; each tower learns
 from its fold's training rows and is scored on the held-out rows after
 every epoch. What the tower program does not cover is searched one fit at
 a time, with the same results.
@@ -29,7 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from ._inference import predict_float64
 from ._tensorflow import keras, tf
-from ._towers import (
+from ._engine import (
     TowerState,
     TowerStructure,
     TowerTrainer,
@@ -514,7 +514,6 @@ class _Progress:
             line += (f": best mean held-out score {means[best]:.4f} "
                      f"({_describe(self.candidates[in_group[best]])})")  # fmt: skip
         print(line, flush=True)
-
 
     def epochs_per_call(self, epochs, seconds):
         """Epochs for the next call, from the last call's time."""

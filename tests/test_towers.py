@@ -1,4 +1,4 @@
-"""The tower program against the single-network training program.
+"""The tower program (skreg._engine) against the single-network training program.
 
 With one batch per epoch and no dropout both see the same numbers, so each
 tower's training losses and outputs must equal those of a separate fit on
@@ -14,17 +14,18 @@ from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._inference import predict_float64
-from skreg import _towers as towers
+from skreg._engine import batches as engine_batches
 from skreg._batching import PartitionedBatches
 from skreg._tensorflow import tf
-from skreg._towers import (
+from skreg._engine import (
     TowerState,
     TowerStructure,
     TowerTrainer,
-    _SparseBatch,
+    initial_weights,
     is_binary,
     tower_data,
 )
+from skreg._engine.batches import SparseBatch
 from skreg._training import (
     _loss_kind,
     clear_training_cache,
@@ -170,7 +171,7 @@ def test_held_out_rows_scored_in_several_passes(data, monkeypatch):
     try:
         _, whole, _, _ = _towers_like(RegularizedMLPClassifier(), X, y, settings, FOLDS,
                                       separate=False)  # fmt: skip
-        monkeypatch.setattr(towers, "_EVALUATION_BATCH_SIZE", 7)
+        monkeypatch.setattr(engine_batches, "EVALUATION_BATCH_SIZE", 7)
         clear_training_cache()
         _, in_passes, _, _ = _towers_like(RegularizedMLPClassifier(), X, y, settings, FOLDS,
                                           separate=False)  # fmt: skip
@@ -207,7 +208,7 @@ def test_sparse_batches_multiply_as_scipy(binary, split):
     partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0)
     kernel = rng.randn(40, 6).astype(np.float32)
     for step in range(4):
-        batch = _SparseBatch(partition, step, batches.n_features, batches.split)
+        batch = SparseBatch(partition, step, batches.n_features, batches.split)
         rows = batch.rows.numpy()
         np.testing.assert_array_equal(np.sort(rows), np.sort(order[step * 20 : step * 20 + 20]))
         gradient = rng.randn(len(rows), 6).astype(np.float32)
@@ -235,8 +236,8 @@ def _resumable_setup(data):
     numbers = {"l1": [0.0, 1e-3, 0.0, 1e-4], "l2": [1e-3, 0.0, 1e-2, 0.0],
                "dropout": [0.0, 0.3, 0.5, 0.2], "learning_rate": [1e-3, 3e-3, 1e-3, 1e-2],
                "optimizer": [0.9, 0.999, 1e-7], "key": [0, 1, 2, 3]}  # fmt: skip
-    weights = towers.initial_weights(X.shape[1], [8, 6], 1, n_towers=4, batch_norm=True,
-                                     random_state=np.random.RandomState(0))  # fmt: skip
+    weights = initial_weights(X.shape[1], [8, 6], 1, n_towers=4, batch_norm=True,
+                              random_state=np.random.RandomState(0))  # fmt: skip
     everything = np.arange(X.shape[0])
     return dict(structure=structure, data=tower_data(X, 64, binary=structure.binary),
                 y=y.astype(np.float32), row_weight=member, member=member,

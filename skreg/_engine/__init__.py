@@ -1,0 +1,48 @@
+"""Many networks of one shape trained side by side in one TensorFlow program.
+
+A cross-validated search over penalties trains candidates x folds networks
+that differ only in numbers. On small networks a training step costs
+TensorFlow's per-op overhead more than arithmetic, so K such networks
+("towers") stacked along a leading axis cost little more a step than one.
+The towers see the same shuffled batches of all the rows; each learns only
+from its own fold's training rows (its row weights are 0 on the others) and
+has its own penalties, dropout rate and learning rate. After each epoch the
+program computes each tower's outputs on its fold's held-out rows, which
+the caller scores.
+
+Layout of the weights of K towers (the ``build_mlp`` network, stacked):
+
+- first hidden kernel: ``[n_features, K * units]``, the towers' kernels side
+  by side, so that sparse input is multiplied once for all of them;
+- other kernels: ``[K, in, out]`` (batched matmuls); biases and batch-norm
+  vectors: ``[K, 1, units]``.
+
+Everything is a loop variable of the program (no Keras model, no resource
+variables). A call trains some more epochs from a :class:`TowerState`
+(weights, optimizer slots, epochs and steps trained) and returns the state
+after them, so training goes on across calls exactly as in one call, and a
+subset of the towers can be taken out and trained on (what successive
+halving needs). :class:`TowerTrainer` makes the calls; its caller's loop
+over them is where Python runs between epochs.
+
+Modules: ``structure`` (the cache key, the weights' layout, starting
+weights, memory), ``batches`` (a batch's first-layer product and kernel
+gradient), ``updates`` (optimizer formulas, penalties, dropout draws),
+``program`` (the traced epochs), ``trainer`` (state and calls).
+"""
+
+from .structure import (
+    TowerStructure,
+    fuses_update,
+    initial_weights,
+    is_binary,
+    optimizer_slots,
+    tower_bytes,
+    tower_data,
+    trainable_positions,
+)
+from .trainer import TowerEpochs, TowerState, TowerTrainer
+
+__all__ = ["TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer", "fuses_update",
+           "initial_weights", "is_binary", "optimizer_slots", "tower_bytes", "tower_data",
+           "trainable_positions"]

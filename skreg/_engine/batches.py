@@ -1,0 +1,110 @@
+"""The first layer's product and kernel gradient of a batch of rows, dense
+or sparse (sparse batches from :class:`skreg._batching.PartitionedBatches`),
+and of the held-out rows scored after each epoch."""
+
+from .._tensorflow import tf
+
+__all__ = ["EVALUATION_BATCH_SIZE", "DenseBatch", "SparseBatch", "SparseHeldOut"]
+
+
+# Rows per evaluation pass: bounds the memory of the hidden activations.
+EVALUATION_BATCH_SIZE = 4096
+
+
+class DenseBatch:
+    """A batch of dense rows: the first layer's product and kernel gradient."""
+
+    def __init__(self, table, rows):
+        self.rows = rows
+        self.x = tf.gather(table, rows)
+
+    def product(self, kernel):
+        return tf.matmul(self.x, kernel)
+
+    def kernel_gradient(self, output_gradient):
+        return [tf.matmul(self.x, output_gradient, transpose_a=True)]
+
+
+def _halves_product(kernel, halves):
+    """``x @ kernel`` for rows given as halves, each (its number of rows,
+    (place of the row, column, value or None for all 1) of its non-zeros in
+    row order); the halves run concurrently, one per core."""
+    outputs = []
+    for n_rows, (places, columns, values) in halves:
+        # The segment sums take every value as 1; others add their excess.
+        output = tf.sparse.segment_sum(kernel, columns, places, num_segments=n_rows)
+        if values is not None:
+            excess = tf.where(tf.not_equal(values, 1))[:, 0]
+            output += tf.math.unsorted_segment_sum(
+                tf.gather(kernel, tf.gather(columns, excess))
+                * (tf.gather(values, excess) - 1)[:, None],
+                tf.gather(places, excess), num_segments=n_rows,
+            )  # fmt: skip
+        outputs.append(output)
+    return tf.concat(outputs, axis=0)
+
+
+class SparseHeldOut:
+    """The held-out rows of every evaluation block, gathered once per fit
+    (they are the same at every epoch): their non-zeros' rows (counted over
+    all blocks' rows), columns and values (None if all 1)."""
+
+    def __init__(self, indptr, indices, values, rows, binary):
+        def flat(data):
+            return tf.gather(tf.RaggedTensor.from_row_splits(data, indptr, validate=False), rows)
+
+        columns = flat(indices)
+        self.starts = columns.row_splits
+        self.rows = tf.cast(columns.value_rowids(), tf.int32)
+        self.columns = tf.cast(columns.flat_values, tf.int32)
+        self.values = None if binary else flat(values).flat_values
+
+    def product(self, kernel, begin, end):
+        """``x @ kernel`` for the held-out rows ``begin`` to ``end``."""
+        middle = (begin + end) // 2
+        halves = []
+        for first, last in ((begin, middle), (middle, end)):
+            a, b = self.starts[first], self.starts[last]
+            places = self.rows[a:b] - tf.cast(first, tf.int32)
+            values = None if self.values is None else self.values[a:b]
+            halves.append((last - first, (places, self.columns[a:b], values)))
+        return _halves_product(kernel, halves)
+
+
+class SparseBatch:
+    """A batch of sparse rows (see PartitionedBatches): the first layer's
+    product by half-batches, the kernel gradient by two column ranges, each
+    pair computed concurrently."""
+
+    def __init__(self, partition, step, n_features, split):
+        self.rows = partition.batch_rows(step)
+        self.halves = [partition.half(step, second) for second in (0, 1)]
+        self.by_column = partition.by_column(step)
+        self.n_features = n_features
+        self.split = split
+
+    def product(self, kernel):
+        return _halves_product(kernel, self.halves)
+
+    def kernel_gradient(self, output_gradient):
+        """``x.T @ output_gradient`` as its rows before and after ``split``."""
+        places, columns, values = self.by_column
+        split, n_features = (tf.cast(n, tf.int32) for n in (self.split, self.n_features))
+        cut = tf.searchsorted(columns, tf.reshape(split, [1]))[0]
+        parts = []
+        for begin, end, first, last in ((0, cut, 0, split),
+                                        (cut, tf.size(columns), split, n_features)):  # fmt: skip
+            part = tf.sparse.segment_sum(
+                output_gradient, places[begin:end], columns[begin:end] - first,
+                num_segments=last - first,
+            )  # fmt: skip
+            if values is not None:
+                excess = begin + tf.cast(tf.where(tf.not_equal(values[begin:end], 1))[:, 0],
+                                         tf.int32)  # fmt: skip
+                part = tf.tensor_scatter_nd_add(
+                    part, (tf.gather(columns, excess) - first)[:, None],
+                    tf.gather(output_gradient, tf.gather(places, excess))
+                    * (tf.gather(values, excess) - 1)[:, None],
+                )  # fmt: skip
+            parts.append(part)
+        return parts

@@ -1,0 +1,269 @@
+"""The tower program: some more epochs of a group of towers from a state,
+traced once per :class:`~skreg._engine.structure.TowerStructure`."""
+
+from .._batching import STEPS_PER_PARTITION, PartitionedBatches
+from .._tensorflow import keras, tf
+from .._training import per_sample_loss
+from . import batches
+from .batches import DenseBatch, SparseBatch, SparseHeldOut
+from .structure import optimizer_slots, trainable_positions, weight_layout
+from .updates import fused_penalised_update, penalised_update, per_tower, uniform_per_tower
+
+__all__ = ["make_program"]
+
+
+# Keras' BatchNormalization defaults, which build_mlp uses.
+_BATCH_NORM_MOMENTUM = 0.99
+
+
+_BATCH_NORM_EPSILON = 1e-3
+
+
+def _forward(structure, layout, weights, first_product, numbers, *, member=None, seed=None):
+    """[K, rows, outputs] from the first layer's product ``x @ kernel``
+    ([rows, K * units]); in training (``member`` given: [K, rows], 1 where a
+    row is in the tower's training fold) also dropout and batch norm's
+    statistics over each tower's own rows, returned as {position: new value}."""
+    training = member is not None
+    n_towers = tf.shape(weights[-1])[0]
+    moving = {}
+    at = {entry: position for position, entry in enumerate(layout)}
+    h = None
+    for i in range(structure.n_hidden):
+        if i == 0:
+            h = tf.reshape(first_product, [tf.shape(first_product)[0], n_towers, -1])
+            h = tf.transpose(h, [1, 0, 2])
+        else:
+            h = tf.matmul(h, weights[at["kernel", i]])
+        if structure.batch_norm:
+            gamma, beta = weights[at["gamma", i]], weights[at["beta", i]]
+            if training:
+                rows = member[:, :, None]
+                count = tf.reduce_sum(rows, axis=1, keepdims=True)
+                mean = tf.math.divide_no_nan(tf.reduce_sum(h * rows, 1, keepdims=True), count)
+                variance = tf.math.divide_no_nan(
+                    tf.reduce_sum(tf.square(h - mean) * rows, 1, keepdims=True), count
+                )
+                for name, batch_value in (("mean", mean), ("variance", variance)):
+                    position = at[name, i]
+                    moving[position] = weights[position] * _BATCH_NORM_MOMENTUM + batch_value * (
+                        1.0 - _BATCH_NORM_MOMENTUM
+                    )
+            else:
+                mean, variance = weights[at["mean", i]], weights[at["variance", i]]
+            h = tf.nn.batch_normalization(h, mean, variance, beta, gamma, _BATCH_NORM_EPSILON)
+        else:
+            h = h + weights[at["bias", i]]
+        h = keras.activations.get(structure.activation)(h)
+        if training and structure.with_dropout:
+            rate = numbers["dropout"][:, None, None]
+            keep = uniform_per_tower(tf.shape(h)[1:], seed + [0, 2 * i], numbers["key"]) >= rate
+            h = tf.where(keep, h / (1.0 - rate), 0.0)
+    outputs = tf.matmul(h, weights[at["output_kernel", None]]) + weights[at["output_bias", None]]
+    return outputs, moving
+
+
+def _losses(structure, outputs, y):
+    """[K, rows]: the per-sample loss of every tower (Keras' loss functions)."""
+    n_towers, n_rows = tf.shape(outputs)[0], tf.shape(outputs)[1]
+    flat = tf.reshape(outputs, [n_towers * n_rows, -1])
+    flat.set_shape([None, None])
+    losses = per_sample_loss(structure.loss, flat, tf.tile(y, [n_towers, 1]))
+    return tf.reshape(losses, [n_towers, n_rows])
+
+
+def _signature(structure, n_weights):
+    data = (
+        (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
+         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64),
+         tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
+         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
+        if structure.sparse
+        else (tf.TensorSpec([None, None], tf.float32),)
+    )  # fmt: skip
+    matrix, vector = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32)
+    weights = [tf.TensorSpec([None, None], tf.float32)]
+    weights += [tf.TensorSpec([None, None, None], tf.float32)] * (n_weights - 1)
+    numbers = {name: vector for name in ("l1", "l2", "dropout", "learning_rate")}
+    numbers["optimizer"] = tf.TensorSpec([3], tf.float32)
+    numbers["key"] = tf.TensorSpec([None], tf.int64)
+    index = tf.TensorSpec([None], tf.int64)
+    # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
+    # row splits, tower splits), the state (weights, optimizer slots shaped as
+    # the trainable weights, counters: epochs and steps trained), numbers,
+    # settings: epochs to train, batch size, shuffle seed, dropout seed
+    slots = [weights[p] for p in trainable_positions(structure)
+             for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
+    return (data, matrix, matrix, matrix, (index, index, index), weights, slots,
+            tf.TensorSpec([2], tf.int64), numbers, tf.TensorSpec([4], tf.int64))  # fmt: skip
+
+
+def make_program(structure):
+    layout = weight_layout(structure)
+    trainable = trainable_positions(structure)
+    n_slots = optimizer_slots(structure.optimizer)
+
+    def program(data, y, row_weight, member, evaluation, weights, slots, counters, numbers,
+                settings):  # fmt: skip
+        epochs, batch_size, shuffle_seed, dropout_seed = (settings[i] for i in range(4))
+        first_epoch, end_epoch = counters[0], counters[0] + epochs
+        n_rows = tf.shape(y, out_type=tf.int64)[0]
+        n_towers = tf.shape(numbers["l2"])[0]
+        n_steps = (n_rows + batch_size - 1) // batch_size
+        rates = {
+            p: per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
+        }
+        if structure.sparse:
+            sparse_batches = PartitionedBatches(*data, binary=structure.binary)
+            held_out = SparseHeldOut(*data[:3], evaluation[0], structure.binary)
+            steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
+        else:
+            steps_per_part = n_steps
+
+        def held_out_product(kernel, begin, end):
+            """``x @ kernel`` for the evaluation rows ``begin`` to ``end``."""
+            if structure.sparse:
+                return held_out.product(kernel, begin, end)
+            return tf.matmul(tf.gather(data[0], evaluation[0][begin:end]), kernel)
+
+        def train_step(batch, step, iteration, weights, slots, loss_sum):
+            y_batch = tf.gather(y, batch.rows)
+            w_batch = tf.gather(row_weight, batch.rows, axis=1)
+            m_batch = tf.gather(member, batch.rows, axis=1)
+            # The first layer's product is taken off the tape: its kernel
+            # gradient is the batch's own x.T @ (gradient of the product).
+            first_product = batch.product(weights[0])
+            watched = [first_product] + [weights[p] for p in trainable[1:]]
+            with tf.GradientTape() as tape:
+                tape.watch(watched)
+                outputs, moving = _forward(
+                    structure, layout, weights, first_product, numbers, member=m_batch,
+                    seed=tf.stack([dropout_seed, iteration * 1024]),
+                )  # fmt: skip
+                # Keras' "sum_over_batch_size", each tower over its own rows.
+                count = tf.reduce_sum(m_batch, axis=1)
+                data_losses = tf.math.divide_no_nan(
+                    tf.reduce_sum(_losses(structure, outputs, y_batch) * w_batch, axis=1), count
+                )
+                # The towers share no weight: the sum's gradient is each one's own.
+                total = tf.reduce_sum(data_losses)
+            product_gradient, *gradients = tape.gradient(total, watched)
+            gradients = [batch.kernel_gradient(product_gradient), *gradients]
+            new_weights, new_slots = list(weights), list(slots)
+            tower_losses = data_losses
+            for j, (p, gradient) in enumerate(zip(trainable, gradients)):
+                kind, layer = layout[p]
+                penalised = kind == "kernel"
+                l1, l2 = (
+                    (per_tower(numbers[name], kind, layer, weights[p]) if penalised and on
+                     else None)
+                    for name, on in (("l1", structure.with_l1), ("l2", structure.with_l2))
+                )  # fmt: skip
+                update = (
+                    fused_penalised_update
+                    if p == 0 and structure.fused_update
+                    else penalised_update
+                )
+                new_weights[p], new_slots[j * n_slots : (j + 1) * n_slots], sums = update(
+                    structure.optimizer, weights[p], slots[j * n_slots : (j + 1) * n_slots],
+                    gradient, rates[p], l1, l2, numbers["optimizer"], iteration,
+                )  # fmt: skip
+                if sums is not None:
+                    if layer == 0:
+                        sums = tf.reduce_sum(tf.reshape(sums, [n_towers, -1]), axis=1)
+                    tower_losses += sums
+            for p, value in moving.items():
+                new_weights[p] = value
+            return (step + 1, iteration + 1, new_weights, new_slots,
+                    loss_sum + tower_losses * count)  # fmt: skip
+
+        def evaluate(weights):
+            """Each block's towers on the block's rows (a fold's held-out rows),
+            inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
+            _, row_splits, tower_splits = evaluation
+            n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(n_towers, tf.int64)
+
+            def block_body(block, outputs):
+                first, last = tower_splits[block], tower_splits[block + 1]
+                block_weights = [
+                    weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
+                    for p, weight in enumerate(weights)
+                ]
+                block_end = row_splits[block + 1]
+
+                def chunk_body(start, outputs):
+                    end = tf.minimum(start + batches.EVALUATION_BATCH_SIZE, block_end)
+                    product = held_out_product(block_weights[0], start, end)
+                    batch, _ = _forward(structure, layout, block_weights, product, numbers)
+                    flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
+                    return end, outputs.write(outputs.size(), flat)
+
+                _, outputs = tf.while_loop(
+                    lambda start, _: start < block_end, chunk_body,
+                    (row_splits[block], outputs), parallel_iterations=1,
+                )  # fmt: skip
+                return block + 1, outputs
+
+            _, outputs = tf.while_loop(
+                lambda block, _: block < tf.shape(tower_splits, out_type=tf.int64)[0] - 1,
+                block_body,
+                (tf.constant(0, tf.int64),
+                 tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)),
+                parallel_iterations=1,
+            )  # fmt: skip
+            return outputs.concat()
+
+        def epoch_body(epoch, iteration, weights, slots, losses, outputs):
+            order = tf.cast(
+                tf.argsort(tf.random.stateless_uniform([n_rows], tf.stack([shuffle_seed, epoch]))),
+                tf.int64,
+            )
+            if structure.sparse:
+                position = tf.math.invert_permutation(order)
+
+            def part_body(first_step, iteration, weights, slots, loss_sum):
+                """The steps from first_step on whose batches one partition places."""
+                if structure.sparse:
+                    partition = sparse_batches.partition(position, batch_size, first_step)
+
+                    def batch(step):
+                        return SparseBatch(partition, step - first_step,
+                                           sparse_batches.n_features, sparse_batches.split)
+
+                else:
+
+                    def batch(step):
+                        end = tf.minimum((step + 1) * batch_size, n_rows)
+                        return DenseBatch(data[0], order[step * batch_size : end])
+
+                _, iteration, weights, slots, loss_sum = tf.while_loop(
+                    lambda step, *_: step < tf.minimum(first_step + steps_per_part, n_steps),
+                    lambda step, *loop: train_step(batch(step), step, *loop),
+                    (first_step, iteration, weights, slots, loss_sum),
+                    parallel_iterations=1,
+                )  # fmt: skip
+                return first_step + steps_per_part, iteration, weights, slots, loss_sum
+
+            _, iteration, weights, slots, loss_sum = tf.while_loop(
+                lambda first_step, *_: first_step < n_steps, part_body,
+                (tf.constant(0, tf.int64), iteration, weights, slots, tf.zeros([n_towers])),
+                parallel_iterations=1,
+            )  # fmt: skip
+            # Keras' epoch loss: the batch losses weighted by their sizes.
+            loss = tf.math.divide_no_nan(loss_sum, tf.reduce_sum(member, axis=1))
+            at = tf.cast(epoch - first_epoch, tf.int32)
+            return (epoch + 1, iteration, weights, slots, losses.write(at, loss),
+                    outputs.write(at, evaluate(weights)))  # fmt: skip
+
+        epoch, iteration, weights, slots, losses, outputs = tf.while_loop(
+            lambda epoch, *_: epoch < end_epoch, epoch_body,
+            (first_epoch, counters[1], weights, slots,
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True)),
+            parallel_iterations=1,
+        )  # fmt: skip
+        return weights, slots, tf.stack([epoch, iteration]), losses.stack(), outputs.stack()
+
+    return tf.function(
+        program, input_signature=_signature(structure, len(layout)), autograph=False
+    )

@@ -1,0 +1,131 @@
+"""The static structure of a group of towers (its program's cache key), the
+layout of their weights, their starting weights and their memory."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._batching import column_major, csr_tensors, gradient_split
+from .._tensorflow import tf
+from .batches import EVALUATION_BATCH_SIZE
+
+__all__ = ["TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
+           "tower_bytes", "tower_data", "trainable_positions", "weight_layout"]
+
+
+class TowerStructure:
+    """The static structure of a group of towers: the key of its traced program.
+
+    Widths and the number of towers are not part of it (they are shapes of
+    run-time inputs); what changes the ops traced is.
+    """
+
+    def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
+                 binary, fused_update, with_l1, with_l2, with_dropout):  # fmt: skip
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.loss = loss
+        self.optimizer = optimizer
+        self.sparse = sparse
+        self.binary = binary
+        self.fused_update = fused_update
+        self.with_l1 = with_l1
+        self.with_l2 = with_l2
+        self.with_dropout = with_dropout
+
+    @property
+    def key(self):
+        return ("towers", *sorted(vars(self).items()))
+
+
+def optimizer_slots(kind):
+    """Optimizer buffers per trainable weight for an optimizer ``kind``."""
+    if kind[0] == "adam" or kind == ("rmsprop", True):
+        return 2
+    return 1 if kind[0] == "rmsprop" or kind[1] else 0
+
+
+def is_binary(X):
+    """Whether ``X`` is sparse with every stored value 1 (multi-hot)."""
+    return sp.issparse(X) and bool(np.all(X.data == 1))
+
+
+def tower_data(X, batch_size, *, binary):
+    """The data as the tower program takes it (made once for all groups):
+    a CSR matrix's arrays, its non-zeros in column order and the column
+    at which kernel gradients are cut (:func:`~skreg._batching.column_major`,
+    :func:`~skreg._batching.gradient_split`), or the dense array.
+    ``binary``: :func:`is_binary` of ``X``, as the structure holds it."""
+    if sp.issparse(X):
+        return (*csr_tensors(X), *column_major(X, binary=binary),
+                tf.constant(gradient_split(X, batch_size), tf.int64))  # fmt: skip
+    return (tf.constant(X, dtype=tf.float32),)
+
+
+def tower_bytes(n_features, hidden_layer_sizes, n_outputs, *, n_rows, batch_size,
+                epochs, n_slots):  # fmt: skip
+    """Estimated memory of one tower in a group: its weights with their
+    gradients, optimizer buffers and copies in the training loop, its share of
+    the activations, and its outputs on every row after every epoch."""
+    widths = [n_features, *hidden_layer_sizes, n_outputs]
+    n_weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    units = sum(hidden_layer_sizes) + n_outputs
+    activations = (batch_size + EVALUATION_BATCH_SIZE) * units * 6
+    return 4 * (n_weights * (5 + n_slots) + activations + epochs * n_rows * n_outputs)
+
+
+def initial_weights(n_features, hidden_layer_sizes, n_outputs, *, n_towers, batch_norm,
+                    random_state):  # fmt: skip
+    """The towers' starting weights, as numpy arrays in the program's order.
+
+    Keras' initializers of build_mlp's layers (Glorot-uniform kernels, zero
+    biases, batch norm's ones and zeros); every tower starts from the same
+    draw, so candidates differ by their parameters only, as in a grid search
+    with a fixed ``random_state``.
+    """
+    weights = []
+    widths = [n_features, *hidden_layer_sizes]
+    for i, (fan_in, units) in enumerate(zip(widths[:-1], widths[1:])):
+        kernel = _glorot_uniform(random_state, fan_in, units)
+        if i == 0:
+            weights.append(np.tile(kernel, (1, n_towers)))
+        else:
+            weights.append(np.broadcast_to(kernel, (n_towers, fan_in, units)))
+        vectors = ([1.0, 0.0, 0.0, 1.0] if batch_norm else [0.0])  # gamma, beta, mean, variance
+        weights += [np.full((n_towers, 1, units), value, np.float32) for value in vectors]
+    kernel = _glorot_uniform(random_state, widths[-1], n_outputs)
+    weights += [np.broadcast_to(kernel, (n_towers, widths[-1], n_outputs)),
+                np.zeros((n_towers, 1, n_outputs), np.float32)]  # fmt: skip
+    return weights
+
+
+def _glorot_uniform(random_state, fan_in, fan_out):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return random_state.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+
+
+def weight_layout(structure):
+    """Per weight position: (kind, hidden layer); kinds kernel, bias, gamma,
+    beta, mean, variance (the last two not trained), output_kernel, output_bias."""
+    layout = []
+    for i in range(structure.n_hidden):
+        layout.append(("kernel", i))
+        names = ("gamma", "beta", "mean", "variance") if structure.batch_norm else ("bias",)
+        layout += [(name, i) for name in names]
+    return layout + [("output_kernel", None), ("output_bias", None)]
+
+
+def trainable_positions(structure):
+    """Positions of the trained weights in the program's order (all but
+    batch norm's moving statistics)."""
+    layout = weight_layout(structure)
+    return [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
+
+
+def fuses_update(n_features, n_columns):
+    """Whether the first kernel's update is compiled by XLA (large kernels)."""
+    return n_features * n_columns >= _FUSED_UPDATE_MIN_SIZE
+
+
+# Kernels from this size on are updated by XLA (see updates.fused_penalised_update).
+_FUSED_UPDATE_MIN_SIZE = 2**18

@@ -1,0 +1,144 @@
+"""A group of towers in training: its state, and the calls of the program
+that advance it (the caller's loop runs between them)."""
+
+import functools
+
+import numpy as np
+
+from .._tensorflow import tf
+from .._training import cached_program, label_tensor
+from .program import make_program
+from .structure import optimizer_slots, trainable_positions
+
+__all__ = ["TowerEpochs", "TowerState", "TowerTrainer"]
+
+
+class TowerState:
+    """What a group of towers has learned: the state the program takes and
+    returns, so that training goes on where a call stopped.
+
+    Parameters
+    ----------
+    weights : list of tf.Tensor
+        In the program's order (the layout of the module docstring).
+    slots : list of tf.Tensor
+        The optimizer's buffers: :func:`optimizer_slots` per trained weight
+        (:func:`trainable_positions`), each shaped as its weight.
+    epoch, iteration : int
+        Epochs and steps trained. They continue the batch order, the
+        dropout masks and Adam's bias correction where they stopped.
+    """
+
+    def __init__(self, weights, slots, *, epoch, iteration):
+        self.weights = list(weights)
+        self.slots = list(slots)
+        self.epoch = epoch
+        self.iteration = iteration
+
+    @classmethod
+    def start(cls, structure, weights):
+        """Untrained towers: ``weights`` (from :func:`initial_weights`), zero slots."""
+        weights = [tf.constant(w, tf.float32) for w in weights]
+        slots = [tf.zeros_like(weights[p]) for p in trainable_positions(structure)
+                 for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
+        return cls(weights, slots, epoch=0, iteration=0)
+
+    @property
+    def n_towers(self):
+        return int(self.weights[-1].shape[0])
+
+    def select(self, towers):
+        """The state of the towers ``towers`` (positions in this group) alone,
+        to be trained on as a smaller group."""
+        towers = np.asarray(towers, np.int64)
+        n_units = int(self.weights[0].shape[1]) // self.n_towers
+        # The first kernel holds the towers side by side; the others stack them.
+        columns = (towers[:, None] * n_units + np.arange(n_units)).ravel()
+
+        def take(tensor):
+            if tensor.shape.rank == 2:
+                return tf.gather(tensor, columns, axis=1)
+            return tf.gather(tensor, towers)
+
+        return TowerState([take(w) for w in self.weights], [take(s) for s in self.slots],
+                          epoch=self.epoch, iteration=self.iteration)  # fmt: skip
+
+
+class TowerEpochs:
+    """Epochs of a group of towers: the ``state`` after them, the training
+    ``losses`` [epochs, K], and ``outputs``: per evaluation block, its
+    towers' outputs on its rows after each epoch [epochs, rows, towers, n_outputs]."""
+
+    def __init__(self, state, losses, outputs):
+        self.state = state
+        self.losses = losses
+        self.outputs = outputs
+
+
+class TowerTrainer:
+    """A group of K towers in training: the program's inputs, made once, and
+    the :class:`TowerState` that each :meth:`train` call advances. The
+    caller's loop over calls is where it can act between epochs (score,
+    report, stop, take some towers out).
+
+    Parameters
+    ----------
+    structure : TowerStructure
+    data : tuple of tensors
+        From :func:`tower_data`.
+    y : ndarray of shape (n_rows,) or (n_rows, n_columns)
+        Encoded labels or targets.
+    row_weight : ndarray of shape (K, n_rows)
+        Each tower's weight of each row: 0 outside its training fold.
+    member : ndarray of shape (K, n_rows)
+        1 where a row is in the tower's training fold, else 0.
+    blocks : list of (rows, first tower, end tower)
+        The towers ``first:end`` are scored on ``rows`` after each epoch.
+    state : TowerState
+        Where training starts (or goes on).
+    numbers : dict
+        ``l1``, ``l2``, ``dropout``, ``learning_rate``: [K] each;
+        ``optimizer``: the optimizer's three other numbers; ``key``: [K]
+        integers, each tower's own stream of dropout masks.
+    batch_size : int
+    seeds : pair of int
+        Seeds of the batch order and of the dropout masks.
+    """
+
+    def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
+                 batch_size, seeds):  # fmt: skip
+        self._program = cached_program(structure.key, functools.partial(make_program, structure))
+        rows = np.concatenate([block_rows for block_rows, _, _ in blocks])
+        row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
+        tower_splits = [blocks[0][1]] + [end for _, _, end in blocks]
+        self._inputs = (
+            data,
+            label_tensor(y),
+            tf.constant(row_weight, tf.float32),
+            tf.constant(member, tf.float32),
+            tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits)),
+        )
+        self._numbers = {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
+                         for name, values in numbers.items()}  # fmt: skip
+        self._blocks = blocks
+        self._settings = [batch_size, *seeds]
+        self.state = state
+
+    def train(self, epochs):
+        """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
+        weights, slots, counters, losses, outputs = self._program(
+            *self._inputs, self.state.weights, self.state.slots,
+            tf.constant([self.state.epoch, self.state.iteration], tf.int64), self._numbers,
+            tf.constant([epochs, *self._settings], tf.int64),
+        )  # fmt: skip
+        epoch, iteration = (int(n) for n in counters.numpy())
+        self.state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
+        n_outputs = int(weights[-1].shape[-1])
+        outputs = outputs.numpy()
+        by_block, offset = [], 0
+        for block_rows, first, end in self._blocks:
+            size = len(block_rows) * (end - first) * n_outputs
+            by_block.append(outputs[:, offset : offset + size].reshape(
+                epochs, len(block_rows), end - first, n_outputs))  # fmt: skip
+            offset += size
+        return TowerEpochs(self.state, losses.numpy(), by_block)

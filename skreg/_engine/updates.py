@@ -1,0 +1,96 @@
+"""The towers' updates, written once: Keras' optimizer formulas with a
+learning rate per tower, the penalties' gradients, and each tower's own
+random draws for dropout."""
+
+from .._tensorflow import tf
+
+__all__ = ["fused_penalised_update", "optimizer_update", "penalised_update", "per_tower",
+           "uniform_per_tower"]
+
+
+def per_tower(vector, kind, layer, weight):
+    """A [K] vector shaped to multiply a weight of the given kind elementwise."""
+    if kind == "kernel" and layer == 0:  # [n_features, K * units]
+        units = tf.shape(weight)[1] // tf.shape(vector)[0]
+        return tf.repeat(vector, units)[None, :]
+    return vector[:, None, None]
+
+
+def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iteration):
+    """The update of one weight with its penalties' gradients added
+    (``l1 * sign(w) + 2 * l2 * w``; l1, l2 None for unpenalised weights);
+    (weight, slots, per-tower penalty sums before the update). ``gradient``
+    may be a list of its parts along the first axis."""
+    if isinstance(gradient, (list, tuple)):
+        gradient = tf.concat(list(gradient), axis=0)
+    sums = None
+    if l1 is not None:
+        gradient += l1 * tf.sign(weight)
+        sums = l1 * tf.abs(weight)
+    if l2 is not None:
+        gradient += 2.0 * l2 * weight
+        sums = l2 * tf.square(weight) if sums is None else sums + l2 * tf.square(weight)
+    if sums is not None:
+        # [K * units] for the first kernel, [K] for the others.
+        sums = tf.reduce_sum(sums, axis=0 if weight.shape.rank == 2 else [1, 2])
+    weight, slots = optimizer_update(kind, weight, slots, gradient, rate, hyper, iteration)
+    return weight, slots, sums
+
+
+# The same, as one XLA-compiled loop over the weight: for a large first
+# kernel (IMDB, 15 towers: 10,000 x 240) the ~12 elementwise passes of
+# plain ops cost 20 ms a step, the fused loop 8-10 ms. It is compiled once
+# per kernel shape in the process (~0.3 s), so small kernels use plain ops.
+fused_penalised_update = tf.function(penalised_update, jit_compile=True)
+
+
+def optimizer_update(kind, weight, slots, gradient, learning_rate, hyper, iteration):
+    """Keras' update formulas with a learning rate per tower; (weight, slots)."""
+    if kind[0] == "rmsprop":
+        rho, momentum, epsilon = hyper[0], hyper[1], hyper[2]
+        velocity = rho * slots[0] + (1.0 - rho) * tf.square(gradient)
+        increment = learning_rate * gradient / tf.sqrt(velocity + epsilon)
+        if kind[1]:
+            step = momentum * slots[1] + increment
+            return weight - step, [velocity, step]
+        return weight - increment, [velocity]
+    if kind[0] == "adam":
+        beta_1, beta_2, epsilon = hyper[0], hyper[1], hyper[2]
+        t = tf.cast(iteration + 1, tf.float32)
+        first = beta_1 * slots[0] + (1.0 - beta_1) * gradient
+        second = beta_2 * slots[1] + (1.0 - beta_2) * tf.square(gradient)
+        alpha = learning_rate * tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
+        return weight - alpha * first / (tf.sqrt(second) + epsilon), [first, second]
+    if kind[1]:  # SGD with momentum
+        velocity = hyper[0] * slots[0] - learning_rate * gradient
+        step = hyper[0] * velocity - learning_rate * gradient if kind[2] else velocity
+        return weight + step, [velocity]
+    return weight - learning_rate * gradient, []
+
+
+def _mix(x):
+    """A 32-bit integer hash (two multiply-xorshift rounds) of uint32 values;
+    unsigned products wrap around, as the hash wants."""
+    sixteen, multiplier = tf.constant(16, tf.uint32), tf.constant(0x45D9F3B, tf.uint32)
+    for _ in range(2):
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, sixteen)) * multiplier
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, sixteen))
+
+
+def uniform_per_tower(shape, seed, keys):
+    """[K, rows, units] uniform draws in [0, 1), each tower's from its own
+    ``keys[k]``: a tower's dropout masks do not depend on the towers that
+    train beside it (a group's size, a memory budget, the survivors of a
+    pruning). A counter-based hash of (seed, key, row, unit): one pass of
+    elementwise ops for all towers, where a random op per tower would cost
+    K ops a layer and step (measured 1.4x the time of a breast_cancer search
+    with dropout)."""
+    seed, keys = tf.cast(seed, tf.uint32), tf.cast(keys, tf.uint32)
+    step = _mix(seed[0] * tf.constant(0x3C6EF35F, tf.uint32) + seed[1])
+    towers = _mix(keys * tf.constant(0x27D4EB2F, tf.uint32) + step)
+    cells = tf.cast(tf.reshape(tf.range(shape[0] * shape[1]), shape), tf.uint32)
+    bits = _mix(tf.bitwise.bitwise_xor(towers[:, None, None], cells[None]))
+    # The top 24 bits: exact in float32.
+    return tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32) * (
+        1.0 / 2**24
+    )
