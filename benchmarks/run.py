@@ -468,7 +468,7 @@ def predict_worker(case, n_rows, repeats):
     """
     from skreg import RegularizedMLPClassifier
     from skreg._batching import make_dataset
-    from skreg.mlp import _PREDICT_BATCH_SIZE
+    from skreg._base import PREDICT_BATCH_SIZE
 
     rng = np.random.RandomState(0)
     if case.startswith("sparse"):
@@ -484,7 +484,7 @@ def predict_worker(case, n_rows, repeats):
     X = clf._validate_X(X, reset=False)
 
     def keras_predict():
-        clf.model_.predict(make_dataset(X, batch_size=_PREDICT_BATCH_SIZE), verbose=0)
+        clf.model_.predict(make_dataset(X, batch_size=PREDICT_BATCH_SIZE), verbose=0)
 
     def skreg_predict():
         clf.decision_function(X)

@@ -1,0 +1,417 @@
+"""The regularized MLPs' shared fitting: validation, the network and its
+optimizer, training (on skreg's program or through Keras' ``Model.fit``),
+divergence checks, history and prediction."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._batching import make_dataset, n_batches
+from ._inference import predict_float64
+from ._optimizers import fused_optimizer_class
+from ._params import (
+    RoutedParamsMixin,
+    augmentation_constraints,
+    network_constraints,
+    training_constraints,
+)
+from ._rollback import rolled_back_on_failure
+from ._tensorflow import gradients_released_with, keras, tf
+from ._training import plan_training, train_in_one_call
+from .network import build_mlp, check_augmentation
+
+__all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
+
+PREDICT_BATCH_SIZE = 4096
+
+
+class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
+    """Shared fitting logic; see the two public estimators for the parameters."""
+
+    _parameter_constraints = {
+        **network_constraints,
+        **augmentation_constraints,
+        **training_constraints,
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes=(16, 16),
+        activation="relu",
+        l1=0.0,
+        l2=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        input_dropout=0.0,
+        input_noise=0.0,
+        image_shape=None,
+        image_shift=0.0,
+        image_rotation=0.0,
+        image_flip=False,
+        optimizer="rmsprop",
+        learning_rate=None,
+        batch_size="auto",
+        epochs=20,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        **routed_params,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.l1 = l1
+        self.l2 = l2
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.input_dropout = input_dropout
+        self.input_noise = input_noise
+        self.image_shape = image_shape
+        self.image_shift = image_shift
+        self.image_rotation = image_rotation
+        self.image_flip = image_flip
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        # Stored as given: unknown names are reported by fit, which suggests
+        # the closest valid one (scikit-learn's __init__ never validates).
+        for key, value in routed_params.items():
+            setattr(self, key, value)
+
+    # -- the steps of a fit ------------------------------------------------------
+
+    def _resolve_optimizer(self):
+        """(optimizer class, base config) from the optimizer parameter."""
+        optimizer = self.optimizer
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            return type(optimizer), optimizer.get_config()
+        if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):
+            return optimizer, {}
+        if isinstance(optimizer, str):
+            try:
+                return type(keras.optimizers.get(optimizer)), {}
+            except ValueError:
+                raise ValueError(
+                    f"Unknown optimizer {optimizer!r}; use a Keras optimizer name "
+                    "such as 'rmsprop', 'adam' or 'sgd', or a keras.optimizers.Optimizer."
+                ) from None
+        raise TypeError(
+            "optimizer must be a name, a keras.optimizers.Optimizer class or "
+            f"instance; got {optimizer!r}."
+        )
+
+    def _initialize_optimizer(self, optimizer_class, config):
+        """A new Keras optimizer: never the user's instance, which is left as is."""
+        config = {**config, **self._routed_params("optimizer")}
+        # A fixed name: Keras otherwise numbers each new optimizer (rmsprop_17),
+        # and TensorFlow keeps ~35 kB for every distinct variable name it sees,
+        # so each fit's slot variables would stay in memory for good.
+        config.setdefault("name", optimizer_class.__name__.lower())
+        if self.learning_rate is not None:
+            config["learning_rate"] = self.learning_rate
+        # Same optimizer, same config; RMSprop and Adam update in fused kernels.
+        # from_config, not the constructor: it rebuilds a learning-rate schedule
+        # that get_config() wrote out as a dict.
+        return fused_optimizer_class(optimizer_class).from_config(config)
+
+    def _augmentation(self):
+        return {name: getattr(self, name) for name in augmentation_constraints}
+
+    def _initialize_model(self, n_features_in, seed, optimizer):
+        model = build_mlp(
+            n_features_in,
+            self._n_model_outputs(),
+            hidden_layer_sizes=tuple(np.atleast_1d(self.hidden_layer_sizes)),
+            activation=self.activation,
+            l1=self.l1,
+            l2=self.l2,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            **self._augmentation(),
+            # A sparse Input also takes dense batches, so one network serves
+            # both kinds of X (and warm starts that switch between them).
+            sparse_input=True,
+            random_state=seed,
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=self._keras_loss(),
+            metrics=self._keras_metrics(),
+            **self._routed_params("compile"),
+        )
+        # Create the optimizer's slot variables now, eagerly: created inside the
+        # first traced train step, each one leaves two tf.cond branch functions
+        # in TensorFlow's eager context that no later fit or gc ever frees.
+        optimizer.build(model.trainable_variables)
+        return model
+
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=np.float32,
+            reset=reset,
+        )
+        return _as_canonical_csr(X) if sp.issparse(X) else X
+
+    def _validate_X_y(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=np.float32,
+            multi_output=True,
+            y_numeric=not isinstance(self, ClassifierMixin),
+            reset=reset,
+        )
+        return (_as_canonical_csr(X) if sp.issparse(X) else X), y
+
+    def _resolved_batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            # ~20 updates an epoch on small data; the book's 512 on large data.
+            return int(np.clip(n_samples // 20, 32, 512))
+        return min(self.batch_size, n_samples)
+
+    def _fit(self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None):
+        # A fit that does not complete (bad input, divergence, Ctrl-C) leaves
+        # the estimator as it was, so that it never mixes two fits' state.
+        with rolled_back_on_failure(self, keep_weights=incremental):
+            return self._fit_unguarded(
+                X, y, sample_weight, validation_data,
+                epochs=epochs, incremental=incremental, classes=classes,
+            )  # fmt: skip
+
+    def _fit_unguarded(
+        self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None
+    ):
+        first_call = not (incremental and hasattr(self, "model_"))
+        optimizer_class, optimizer_config = self._resolve_optimizer()
+        self._check_routed_params(optimizer_class)
+        X, y = self._validate_X_y(X, y, reset=first_call)
+        check_augmentation(X.shape[1], sparse=sp.issparse(X), **self._augmentation())
+        if X.shape[0] < 2 and self.early_stopping and validation_data is None:
+            raise ValueError("early_stopping needs at least 2 samples to hold some out.")
+        y = self._encode_y(y, first_call=first_call, classes=classes)
+        sample_weight = self._sample_weight(y, sample_weight, X)
+
+        rng = check_random_state(self.random_state)
+        split_seed, model_seed, shuffle_seed, dropout_seed = (
+            rng.randint(np.iinfo(np.int32).max, size=4)
+            if self.random_state is not None
+            else (None, None, None, None)
+        )
+        if validation_data is not None:
+            X_val, y_val = self._validate_validation_data(validation_data)
+        elif self.early_stopping:
+            X, y, sample_weight, X_val, y_val = self._split_validation(
+                X, y, sample_weight, split_seed
+            )
+        else:
+            X_val = y_val = None
+
+        if first_call:
+            optimizer = self._initialize_optimizer(optimizer_class, optimizer_config)
+            self.model_ = self._initialize_model(X.shape[1], model_seed, optimizer)
+            self.history_ = {}
+            self.n_iter_ = 0
+
+        history = self._train(
+            X, y, sample_weight, None if X_val is None else (X_val, y_val),
+            epochs=epochs, seeds=(shuffle_seed, dropout_seed),
+        )  # fmt: skip
+        self._record_history(history)
+        epochs_run = len(history["loss"])
+        if not np.isfinite(self.loss_curve_[-1]):
+            raise ValueError(
+                self._divergence_message(
+                    f"the training loss of epoch {epochs_run} is {self.loss_curve_[-1]}"
+                )
+            )
+        # The last step of an epoch can break the weights after its loss was taken.
+        if not all(np.isfinite(v.numpy()).all() for v in self.model_.trainable_variables):
+            raise ValueError(
+                self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
+            )
+        return self
+
+    def _train(self, X, y, sample_weight, validation, *, epochs, seeds):
+        """Train ``model_`` in place; its per-epoch history (Keras' keys)."""
+        batch_size = self._resolved_batch_size(X.shape[0])
+        plan = None
+        if self._trains_in_one_call():
+            plan = plan_training(
+                self.model_,
+                sparse=sp.issparse(X),
+                with_accuracy=self._keras_metrics() is not None,
+                validation_sparse=None if validation is None else sp.issparse(validation[0]),
+            )
+        try:
+            if plan is None:
+                return self._train_with_keras(
+                    X, y, sample_weight, validation,
+                    epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0],
+                )  # fmt: skip
+            if seeds[0] is None:  # random_state=None: numpy's global generator
+                seeds = np.random.randint(np.iinfo(np.int32).max, size=2)
+            return train_in_one_call(
+                plan, X, y, sample_weight, validation,
+                epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
+                patience=self.n_iter_no_change, seeds=[int(s) for s in seeds],
+            )  # fmt: skip
+        except tf.errors.OpError as error:
+            raise RuntimeError(
+                f"TensorFlow failed while training {type(self).__name__}: "
+                f"{error.message.strip().splitlines()[0]}"
+            ) from None
+
+    def _trains_in_one_call(self):
+        """Whether nothing asks for Python after each epoch (progress output,
+        callbacks) or for Keras-only options, so the traced program can train."""
+        return not self.verbose and not (
+            self._routed_params("fit") or self._routed_params("compile")
+        )
+
+    def _train_with_keras(self, X, y, sample_weight, validation, *, epochs, batch_size,
+                          shuffle_seed):  # fmt: skip
+        train = make_dataset(
+            X, y, sample_weight, batch_size=batch_size, shuffle=True,
+            seed=None if shuffle_seed is None else int(shuffle_seed),
+        )  # fmt: skip
+        validation = (
+            None
+            if validation is None
+            else make_dataset(*validation, batch_size=PREDICT_BATCH_SIZE)
+        )
+        fit_options = self._routed_params("fit")
+        callbacks = [_StopOnNonFiniteLoss(), *(fit_options.pop("callbacks", None) or [])]
+        if self.early_stopping:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss",
+                    patience=self.n_iter_no_change,
+                    restore_best_weights=True,
+                )
+            )
+        # One call into TensorFlow per epoch: Python runs once, not per batch.
+        self.model_.steps_per_execution = n_batches(X.shape[0], batch_size)
+        with gradients_released_with(self.model_):
+            return self.model_.fit(
+                train,
+                epochs=epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                shuffle=False,  # the dataset shuffles itself
+                verbose=self.verbose,
+                **fit_options,
+            ).history
+
+    def _divergence_message(self, what):
+        learning_rate = (
+            "" if self.learning_rate is None else f" (learning_rate={self.learning_rate:g})"
+        )
+        return (
+            f"Training of {type(self).__name__} diverged: {what}. The estimator is left "
+            "as it was before this fit. Usual causes: inputs with large values or on "
+            "very different scales (standardize them, e.g. with StandardScaler), or too "
+            f"large a learning rate{learning_rate}."
+        )
+
+    def _sample_weight(self, y, sample_weight, X):
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        return sample_weight
+
+    def _split_validation(self, X, y, sample_weight, seed):
+        stratify = y if self._stratify_validation(y) else None
+        rows = np.arange(X.shape[0])
+        try:
+            train_rows, val_rows = train_test_split(
+                rows,
+                test_size=self.validation_fraction,
+                random_state=None if seed is None else int(seed),
+                stratify=stratify,
+            )
+        except ValueError:  # a class too rare to stratify: plain random split
+            train_rows, val_rows = train_test_split(
+                rows,
+                test_size=self.validation_fraction,
+                random_state=None if seed is None else int(seed),
+            )
+        weight = None if sample_weight is None else sample_weight[train_rows]
+        return X[train_rows], y[train_rows], weight, X[val_rows], y[val_rows]
+
+    def _validate_validation_data(self, validation_data):
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val)."
+            ) from None
+        X_val, y_val = self._validate_X_y(X_val, y_val, reset=False)
+        return X_val, self._encode_y(y_val, first_call=False, validation=True)
+
+    def _record_history(self, new_history):
+        for key, values in new_history.items():
+            self.history_.setdefault(key, []).extend(float(v) for v in values)
+        self.n_iter_ += len(new_history.get("loss", []))
+        self.loss_curve_ = list(self.history_.get("loss", []))
+        if "val_loss" in self.history_:
+            self.validation_loss_curve_ = list(self.history_["val_loss"])
+        elif hasattr(self, "validation_loss_curve_"):
+            del self.validation_loss_curve_
+        curve = self.history_.get("val_loss") or self.loss_curve_
+        finite = np.where(np.isfinite(curve), curve, np.inf)
+        self.best_epoch_ = int(np.argmin(finite)) + 1
+        self.best_loss_ = float(curve[self.best_epoch_ - 1])
+
+    def _raw_predict(self, X):
+        """The network's outputs (logits for the classifier), float64.
+
+        Computed in float64 from the trained weights, so that a row gets the
+        same output in any batch (see :mod:`skreg._inference`).
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        try:
+            return predict_float64(self.model_, X, PREDICT_BATCH_SIZE)
+        except tf.errors.OpError as error:
+            raise RuntimeError(
+                f"TensorFlow failed while predicting: {error.message.strip().splitlines()[0]}"
+            ) from None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop after the first epoch whose training loss is NaN or infinite."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", 0.0)):
+            self.model.stop_training = True
+
+
+def _as_canonical_csr(X):
+    """CSR with sorted, unique indices; a copy only when X needs changing."""
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X

@@ -1,0 +1,230 @@
+"""The numpydoc parts shared by the estimators' docstrings."""
+
+__all__ = ["CV_ATTRIBUTES_DOC", "CV_NOTES_DOC", "NOTES_DOC", "PARAMETERS_DOC", "SEARCH_DOC",
+           "search_doc"]
+
+PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int, default=(16, 16)
+        Units of each hidden layer: the network's capacity.
+    activation : str, default="relu"
+        Activation of the hidden layers (any Keras activation name).
+    l1 : float, default=0.0
+        L1 penalty factor on the hidden layers' kernels (``l1 * sum|w|``).
+    l2 : float, default=0.0
+        L2 penalty factor on the hidden layers' kernels (``l2 * sum w**2``).
+        ``l1`` and ``l2`` both positive gives the elastic net.
+    dropout : float in [0, 1), default=0.0
+        Fraction of each hidden layer's outputs dropped while training.
+    batch_norm : bool, default=False
+        ``BatchNormalization`` between each hidden ``Dense`` and its activation.
+    input_dropout : float in [0, 1), default=0.0
+        Data augmentation: probability of dropping each input value (on
+        multi-hot text, each word of a row), drawn afresh for every training
+        batch and never at prediction. Kept values are scaled by
+        ``1 / (1 - input_dropout)``, as Keras' ``Dropout`` does, so the
+        expected input is unchanged. Sparse input stays sparse.
+    input_noise : float, default=0.0
+        Data augmentation: standard deviation of Gaussian noise added to the
+        inputs of every training batch (Keras' ``GaussianNoise``). On sparse
+        input only the stored values get noise; the other zeros stay zero.
+    image_shape : tuple of int or None, default=None
+        For features that are the pixels of images: ``(height, width)`` or
+        ``(height, width, channels)`` (e.g. ``(8, 8)`` for scikit-learn's
+        digits), in row-major order; needed by the three options below.
+    image_shift : float in [0, 1), default=0.0
+        Data augmentation: largest random shift of the images, as a fraction
+        of their height and width (Keras' ``RandomTranslation``; zeros fill in).
+    image_rotation : float in [0, 180], default=0.0
+        Data augmentation: largest random rotation, in degrees (Keras'
+        ``RandomRotation``; zeros fill in).
+    image_flip : bool, default=False
+        Data augmentation: flip half the images left-right (Keras'
+        ``RandomFlip``). Image transforms need dense input.
+    optimizer : str, keras.optimizers.Optimizer class or instance, default="rmsprop"
+        The optimizer. An instance is copied through its config, never changed.
+        Its other options are set with routed parameters such as
+        ``optimizer__momentum=0.9`` (grid-searchable like any parameter).
+        Keras' RMSprop and Adam run as subclasses that apply the same update
+        in one fused TensorFlow kernel per variable (faster; equal results).
+    learning_rate : float or None, default=None
+        Step size; ``None`` keeps the optimizer's own (1e-3 for rmsprop and adam).
+        Training stops at the first epoch whose loss is not finite and ``fit``
+        raises a ``ValueError`` (too large a step, or unscaled inputs).
+    batch_size : int or "auto", default="auto"
+        Samples per gradient step. ``"auto"`` is ``n_samples // 20`` clipped to
+        [32, 512]: about 20 steps an epoch on small data, 512 (the book's
+        value) on large data.
+    epochs : int, default=20
+        Passes over the training data (each call of ``fit``).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for
+        the classifier), stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and restore the weights of the best epoch.
+        With ``validation_data`` passed to ``fit``, that data is monitored instead.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement of the validation loss before stopping.
+    warm_start : bool, default=False
+        Continue training the fitted network on ``fit`` instead of starting anew.
+        A ``fit`` or ``partial_fit`` that does not complete (an error, a
+        diverging loss, ``KeyboardInterrupt``) leaves the estimator exactly as
+        it was before the call: unfitted after a first fit, otherwise with the
+        previous network, weights, optimizer state and history.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, dropout masks, batch order and validation split:
+        two fits with the same integer give identical predictions. TensorFlow's
+        global state (global seed, op determinism) is never changed.
+    verbose : int, default=0
+        0 is silent, 1 shows Keras' progress bar, 2 one line an epoch.
+    **routed_params
+        Keras options, by prefix: ``optimizer__<name>`` (an argument of the
+        optimizer class), ``compile__<name>`` (of ``keras.Model.compile``, e.g.
+        ``compile__jit_compile``), ``fit__callbacks`` (extra Keras callbacks).
+        A misspelled name is reported with the closest valid one.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network (built by :func:`skreg.build_mlp`). The estimator
+        predicts from its weights in float64, so that a row gets the same
+        output in any batch; ``model_.predict`` computes in float32 and may
+        differ from that in the 7th digit.
+    history_ : dict of str to list of float
+        Per-epoch values: ``loss`` and, with validation data, ``val_loss``
+        (plus ``accuracy``/``val_accuracy`` for the classifier). Losses
+        include the weight penalties, as in Keras.
+    loss_curve_ : list of float
+        The training loss of each epoch.
+    validation_loss_curve_ : list of float
+        The validation loss of each epoch; only set when there was validation data.
+    best_epoch_ : int
+        1-based epoch of the lowest validation loss (training loss without
+        validation data).
+    best_loss_ : float
+        That lowest loss.
+    n_iter_ : int
+        Epochs run, summed over warm-started fits and ``partial_fit`` calls.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features, when X had string column names.
+"""
+
+
+NOTES_DOC = """
+    Notes
+    -----
+    A fit runs in one call into TensorFlow: a training program traced once
+    per network structure in the process (see
+    :func:`skreg.clear_training_cache`) runs every epoch, batch, validation
+    pass and early-stopping decision, and what a search varies (``l1``,
+    ``l2``, ``dropout``, ``learning_rate``, the optimizer's numbers,
+    ``epochs``, ``batch_size``, ``random_state``, sample and class weights,
+    and the values of ``input_dropout`` and ``input_noise``) are its
+    run-time inputs, so the fits of a grid search after the first cost no
+    tracing (switching input dropout or noise on or off is another
+    structure). Keras' ``Model.fit`` trains instead, an epoch per call,
+    when something needs Python after each epoch (``verbose > 0``,
+    ``fit__`` options such as callbacks) or the program does not cover it
+    (image transforms, ``compile__`` options, optimizers other than RMSprop,
+    Adam and SGD, learning-rate schedules, clipping, weight decay). Both
+    compute the same updates (tested to float32 rounding); their random
+    streams (batch order, dropout masks) differ.
+"""
+
+
+SEARCH_DOC = """
+    Parameters
+    ----------
+    param_grid : dict or list of dicts, default=None
+        The candidates, as in ``GridSearchCV``: lists of values of ``l1``,
+        ``l2``, ``dropout``, ``learning_rate`` or the augmentation parameters
+        (``input_dropout``, ``input_noise``, ``image_shift``,
+        ``image_rotation``, ``image_flip``), which leave the network's layers
+        as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}``.
+    cv : int, cross-validation generator or iterable, default=5
+        The folds, as in ``GridSearchCV`` (an int: stratified folds for the
+        classifier, plain folds for the regressor).
+    scoring : str, callable or None, default=None
+        A scikit-learn scorer name or callable; None uses the estimator's
+        ``score`` (accuracy for the classifier, R^2 for the regressor).
+    refit : bool, default=True
+        Refit the best candidate on all the data as ``best_estimator_``
+        (needed by ``predict`` and the other prediction methods).
+    select_epochs : bool, default=False
+        Also choose the number of epochs: each candidate is scored at the
+        epoch with its best mean held-out score (up to ``epochs``), which
+        becomes the ``epochs`` of its ``params`` and of the refit.
+    memory_budget : float, default=512
+        Megabytes the networks trained side by side may take (weights,
+        optimizer buffers, activations and held-out outputs); more
+        candidates x folds go in several groups, one after the other.
+"""
+
+CV_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    cv_results_ : dict of ndarray
+        As ``GridSearchCV``'s (loads into ``pandas.DataFrame``): ``params``,
+        ``param_<name>``, ``split<i>_test_score``, ``mean_test_score``,
+        ``std_test_score``, ``rank_test_score``, ``mean_fit_time`` (a
+        group's training time shared among its networks), ``std_fit_time``,
+        ``mean_score_time`` and ``std_score_time`` (scoring every epoch).
+    best_index_ : int
+        Row of the best candidate in ``cv_results_``.
+    best_params_ : dict
+        Its parameters (with ``epochs`` when ``select_epochs``).
+    best_score_ : float
+        Its mean held-out score.
+    best_estimator_ : estimator
+        The best candidate refitted on all the data (when ``refit``).
+    refit_time_ : float
+        Seconds of that refit.
+    n_splits_ : int
+        Number of folds.
+    test_score_curves_ : ndarray of shape (n_candidates, epochs)
+        Each candidate's held-out score after each epoch, mean over folds.
+    test_loss_curves_ : ndarray of shape (n_candidates, epochs)
+        Each candidate's held-out loss after each epoch (without the weight
+        penalties, so that candidates compare on the data), mean over folds.
+    train_loss_curves_ : ndarray of shape (n_candidates, epochs)
+        The training loss of each epoch as Keras reports it (penalties
+        included), mean over folds.
+    n_features_in_ : int
+        Number of features seen during fit.
+"""
+
+CV_NOTES_DOC = """
+    Notes
+    -----
+    Candidates x folds networks train side by side as the "towers" of one
+    TensorFlow program: the towers see the same shuffled batches of all the
+    rows, each learns from its own fold's training rows only (the others
+    weigh 0 in its loss and batch-norm statistics) with its own penalties,
+    dropout and learning rate, and all start from the same initial weights.
+    The batches hold about ``batch_size`` training rows of each fold, so an
+    epoch has the steps of a fit on one fold. After every epoch each tower
+    is scored on its held-out rows. The program is traced once per network
+    structure in the process (see :func:`skreg.clear_training_cache`).
+
+    With ``verbose > 0`` the program runs an epoch per call and the search
+    prints a line after each: the epoch, the time so far and the best mean
+    held-out score at that epoch (with the group, when the networks train in
+    several); the refit then shows Keras' progress as the base estimator does.
+
+    Settings the program does not cover are searched one fit at a time with
+    the base estimator (same results, at its speed):
+    ``fit__``/``compile__`` options, optimizers other than RMSprop, Adam and
+    SGD, learning-rate schedules, image transforms, input dropout or noise.
+    ``early_stopping`` is replaced by ``select_epochs``.
+"""
+
+
+def search_doc(estimator_doc, summary):
+    """The docstring of a CV class from its base estimator's."""
+    base_params = estimator_doc.split("    Parameters\n    ----------\n", 1)[1]
+    base_params = base_params.split("    Attributes\n", 1)[0]
+    return summary + SEARCH_DOC + base_params + CV_ATTRIBUTES_DOC + CV_NOTES_DOC
