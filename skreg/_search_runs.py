@@ -161,9 +161,12 @@ class TowerSearch:
             fused_update=fuses_update(n_features, len(group) * hidden[0]),
             **self.structure,
         )
+        # One draw for every network, as a grid search with a fixed random_state
+        # starts every fit from the same weights. (A draw per fold was tried:
+        # it did not make the folds' scores less alike, see BENCHMARKS.md.)
         weights = initial_weights(
-            n_features, hidden, n_outputs, n_towers=len(group),
-            batch_norm=structure.batch_norm, random_state=np.random.RandomState(model_seed),
+            n_features, hidden, n_outputs, seeds=[model_seed] * len(group),
+            batch_norm=structure.batch_norm,
         )  # fmt: skip
         blocks = []  # (held-out rows, first tower, end tower) of each fold in the group
         for k, fold in enumerate(folds):

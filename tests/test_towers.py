@@ -236,8 +236,7 @@ def _resumable_setup(data):
     numbers = {"l1": [0.0, 1e-3, 0.0, 1e-4], "l2": [1e-3, 0.0, 1e-2, 0.0],
                "dropout": [0.0, 0.3, 0.5, 0.2], "learning_rate": [1e-3, 3e-3, 1e-3, 1e-2],
                "optimizer": [0.9, 0.999, 1e-7], "key": [0, 1, 2, 3]}  # fmt: skip
-    weights = initial_weights(X.shape[1], [8, 6], 1, n_towers=4, batch_norm=True,
-                              random_state=np.random.RandomState(0))  # fmt: skip
+    weights = initial_weights(X.shape[1], [8, 6], 1, seeds=[0, 1, 1, 2], batch_norm=True)
     everything = np.arange(X.shape[0])
     return dict(structure=structure, data=tower_data(X, 64, binary=structure.binary),
                 y=y.astype(np.float32), row_weight=member, member=member,

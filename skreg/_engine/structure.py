@@ -74,28 +74,32 @@ def tower_bytes(n_features, hidden_layer_sizes, n_outputs, *, n_rows, batch_size
     return 4 * (n_weights * (5 + n_slots) + activations + epochs * n_rows * n_outputs)
 
 
-def initial_weights(n_features, hidden_layer_sizes, n_outputs, *, n_towers, batch_norm,
-                    random_state):  # fmt: skip
+def initial_weights(n_features, hidden_layer_sizes, n_outputs, *, seeds, batch_norm):
     """The towers' starting weights, as numpy arrays in the program's order.
 
     Keras' initializers of build_mlp's layers (Glorot-uniform kernels, zero
-    biases, batch norm's ones and zeros); every tower starts from the same
-    draw, so candidates differ by their parameters only, as in a grid search
+    biases, batch norm's ones and zeros), tower ``k`` drawn from
+    ``seeds[k]``: towers with the same seed start from the same draw, so
+    that candidates differ by their parameters only, as in a grid search
     with a fixed ``random_state``.
     """
+    draws = {}
+    for seed in dict.fromkeys(seeds):
+        random_state = np.random.RandomState(seed)
+        widths = [n_features, *hidden_layer_sizes, n_outputs]
+        draws[seed] = [_glorot_uniform(random_state, fan_in, units)
+                       for fan_in, units in zip(widths[:-1], widths[1:])]  # fmt: skip
+    n_towers = len(seeds)
     weights = []
-    widths = [n_features, *hidden_layer_sizes]
-    for i, (fan_in, units) in enumerate(zip(widths[:-1], widths[1:])):
-        kernel = _glorot_uniform(random_state, fan_in, units)
-        if i == 0:
-            weights.append(np.tile(kernel, (1, n_towers)))
+    for i, units in enumerate([*hidden_layer_sizes, n_outputs]):
+        kernels = [draws[seed][i] for seed in seeds]
+        # The first kernel holds the towers side by side; the others stack them.
+        weights.append(np.concatenate(kernels, axis=1) if i == 0 else np.stack(kernels))
+        if i == len(hidden_layer_sizes):
+            vectors = [0.0]  # the output bias
         else:
-            weights.append(np.broadcast_to(kernel, (n_towers, fan_in, units)))
-        vectors = ([1.0, 0.0, 0.0, 1.0] if batch_norm else [0.0])  # gamma, beta, mean, variance
+            vectors = [1.0, 0.0, 0.0, 1.0] if batch_norm else [0.0]  # gamma, beta, mean, variance
         weights += [np.full((n_towers, 1, units), value, np.float32) for value in vectors]
-    kernel = _glorot_uniform(random_state, widths[-1], n_outputs)
-    weights += [np.broadcast_to(kernel, (n_towers, widths[-1], n_outputs)),
-                np.zeros((n_towers, 1, n_outputs), np.float32)]  # fmt: skip
     return weights
 
 
