@@ -80,7 +80,8 @@ class SearchScores:
             codes = outputs[..., 0] > 0 if outputs.shape[3] == 1 else outputs.argmax(axis=3)
             return (template.classes_[codes.astype(np.intp)] == y_test[:, None]).mean(axis=1)
         y = np.asarray(y_test, np.float64).reshape(len(y_test), 1, -1)
-        residual = ((outputs - y) ** 2).sum(axis=1)  # [epochs, networks, outputs]
+        predictions = template._predictions(outputs.astype(np.float64))
+        residual = ((predictions - y) ** 2).sum(axis=1)  # [epochs, networks, outputs]
         total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual == 0, 1.0, 0.0))

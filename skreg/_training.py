@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._batching import csr_tensors, sparse_row_gatherer
+from ._losses import PoissonLogLink, poisson_log_link
 from ._optimizers import FusedAdam, FusedRMSprop
 from ._tensorflow import keras, tf
 from .network import InputAugmentation, sparse_dense_product, uses_segment_sums
@@ -224,6 +225,8 @@ def _loss_kind(loss):
         return ("absolute_error",)
     elif type(loss) is keras.losses.Huber:
         return ("huber", float(loss._fn_kwargs.get("delta", 1.0)))
+    elif type(loss) is PoissonLogLink:
+        return ("poisson",)
     return None
 
 
@@ -272,6 +275,8 @@ def per_sample_loss(loss, outputs, y):
         )
     if loss[0] == "huber":
         return keras.losses.huber(y, outputs, delta=loss[1])
+    if loss[0] == "poisson":
+        return poisson_log_link(y, outputs)
     return {"squared_error": keras.losses.mean_squared_error,
             "absolute_error": keras.losses.mean_absolute_error}[loss[0]](y, outputs)  # fmt: skip
 

@@ -11,6 +11,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseRegularizedMLP
 from ._docs import NOTES_DOC, PARAMETERS_DOC
+from ._losses import PoissonLogLink
 from ._tensorflow import keras
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
@@ -314,8 +315,12 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
 """
         + PARAMETERS_DOC.replace(
             "    early_stopping :",
-            """    loss : {"squared_error", "absolute_error", "huber"}, default="squared_error"
-        The loss minimised.
+            """    loss : {"squared_error", "absolute_error", "huber", "poisson"}, \
+default="squared_error"
+        The loss minimised. ``"poisson"`` is the Poisson deviance with a log
+        link, for counts and rates (targets must be >= 0): the network's
+        outputs are log-rates, the predictions their exponential, as
+        ``MLPRegressor(loss="poisson")`` and ``PoissonRegressor`` have it.
     early_stopping :""",
         )
         + """    n_outputs_ : int
@@ -337,12 +342,13 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
 
     _parameter_constraints = {
         **BaseRegularizedMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "absolute_error", "huber"})],
+        "loss": [StrOptions({"squared_error", "absolute_error", "huber", "poisson"})],
     }
     _KERAS_LOSSES = {
         "squared_error": keras.losses.MeanSquaredError,
         "absolute_error": keras.losses.MeanAbsoluteError,
         "huber": keras.losses.Huber,
+        "poisson": PoissonLogLink,
     }
 
     def __init__(
@@ -450,6 +456,12 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
                 "e.g. with sklearn.compose.TransformedTargetRegressor."
             )
         y = y32
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError(
+                f"loss='poisson' needs targets >= 0 (counts or rates); "
+                f"{'validation_data' if validation else 'y'} has negative values "
+                f"(the smallest is {y.min():.6g})."
+            )
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first_call:
             self.n_outputs_ = n_outputs
@@ -483,8 +495,12 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        outputs = self._raw_predict(X)
-        return outputs.ravel() if self.n_outputs_ == 1 else outputs
+        predictions = self._predictions(self._raw_predict(X))
+        return predictions.ravel() if self.n_outputs_ == 1 else predictions
+
+    def _predictions(self, outputs):
+        """The predictions from the network's outputs (log-rates for Poisson)."""
+        return np.exp(outputs) if self.loss == "poisson" else outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

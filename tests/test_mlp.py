@@ -705,3 +705,24 @@ def test_build_mlp_works_as_scikeras_model(binary_data):
     assert clf.score(X, y) > 0.6  # this small net reaches ~0.75 here, skreg's own too
     reg = scikeras.KerasRegressor(model=build_mlp, loss="mse", epochs=2, verbose=0)
     assert reg.fit(X, y.astype(float)).predict(X).shape == (len(y),)
+
+
+def test_poisson_loss_fits_the_model_poisson_regression_fits():
+    """One linear hidden unit makes the network a linear model with a log
+    link: trained long enough with loss="poisson" it predicts what
+    scikit-learn's PoissonRegressor(alpha=0) predicts; negative targets are
+    refused by name."""
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 4)
+    counts = rng.poisson(np.exp(0.5 + X @ np.array([0.4, -0.3, 0.2, 0.0])))
+    reference = PoissonRegressor(alpha=0).fit(X, counts).predict(X)
+    # Full batches: Adam then settles on the optimum instead of jittering around it.
+    reg = RegularizedMLPRegressor(hidden_layer_sizes=(1,), activation="linear", loss="poisson",
+                                  optimizer="adam", learning_rate=0.05, batch_size=1000,
+                                  epochs=400, random_state=0).fit(X, counts)  # fmt: skip
+    np.testing.assert_allclose(reg.predict(X), reference, rtol=1e-3)
+    assert reg.history_["loss"][-1] < reg.history_["loss"][0]
+    with pytest.raises(ValueError, match=r"loss='poisson' needs targets >= 0.*-2"):
+        RegularizedMLPRegressor(loss="poisson", epochs=1).fit(X, counts - 2.0)

@@ -135,6 +135,25 @@ def test_regressor_scores_r2_and_refits(diabetes):
     assert search.n_outputs_ == 2 and np.isfinite(search.best_score_)
 
 
+def test_poisson_regressor_search_scores_predictions_on_the_towers(diabetes):
+    """loss="poisson": the towers train log-rates and score the R^2 of their
+    exponentials, as scikit-learn's r2 scorer does through predict."""
+    X, _ = diabetes
+    counts = np.random.RandomState(0).poisson(np.exp(1.0 + 0.6 * X[:, 2] + 0.4 * X[:, 8]))
+    kwargs = dict(param_grid={"l2": [0.0, 1e-2]}, cv=KFold(3), loss="poisson",
+                  learning_rate=1e-2, epochs=20, random_state=0)  # fmt: skip
+    search = RegularizedMLPRegressorCV(**kwargs).fit(X, counts)
+    through_predict = RegularizedMLPRegressorCV(**kwargs, scoring="r2", refit=False)
+    through_predict.fit(X, counts)
+    np.testing.assert_allclose(search.test_score_curves_, through_predict.test_score_curves_,
+                               rtol=1e-6)  # fmt: skip
+    assert search.best_score_ > 0.3  # log-rates scored as counts would be far below 0
+    assert search.predict(X).min() > 0
+    assert search.score(X, counts) == pytest.approx(r2_score(counts, search.predict(X)))
+    with pytest.raises(ValueError, match=r"loss='poisson' needs targets >= 0.*-1"):
+        search.fit(X, counts - 1.0)
+
+
 def test_classifier_uses_stratified_folds_and_sparse_input(cancer):
     X, y = cancer
     X_sparse = sp.csr_matrix(np.where(X > 0.5, 1.0, 0.0))

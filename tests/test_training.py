@@ -59,10 +59,12 @@ def test_one_call_training_equals_keras_fit(data, settings, sparse):
     assert ours.model_.optimizer.iterations.numpy() == keras_fit.model_.optimizer.iterations.numpy()
 
 
-@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber"])
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber", "poisson"])
 def test_regression_losses_and_validation_equal_keras_fit(loss):
     X, y = make_regression(n_samples=100, n_features=6, n_targets=2, noise=5, random_state=0)
     y = y / 100
+    if loss == "poisson":  # counts
+        y = np.round(np.exp(y))
     X_val, y_val = X[:30], y[:30] + 0.1
     params = dict(loss=loss, batch_size=100, epochs=6, learning_rate=0.01, l2=1e-3,
                   random_state=0)  # fmt: skip
