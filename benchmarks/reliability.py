@@ -7,17 +7,13 @@ epochs of 256; one fresh process per contender and seed. For each candidate:
 its mean held-out accuracy averaged over the seeds, and its standard
 deviation across the seeds.
 
-Contenders: ``cv`` (RegularizedMLPClassifierCV), ``grid`` (GridSearchCV over
-RegularizedMLPClassifier) and ``per-fold-orders``, a diagnostic: the CV
-estimator with one fold a group (a small memory_budget) and each fold's
-groups given their own batch-order seed, which is what the towers would do
-with a batch order per fold.
+Contenders: ``cv`` (RegularizedMLPClassifierCV) and ``grid`` (GridSearchCV
+over RegularizedMLPClassifier).
 
     python benchmarks/reliability.py [--seeds 0,1,2,3,4] [--output BENCHMARKS.md]
 """
 
 import argparse
-import inspect
 import json
 import subprocess
 import sys
@@ -27,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 GRID = {"l2": [0.0, 1e-4, 1e-3, 1e-2, 1e-1]}
-CONTENDERS = ("cv", "per-fold-orders", "grid")
+CONTENDERS = ("cv", "grid")
 
 
 def worker(contender, seed, data_home):
@@ -44,33 +40,10 @@ def worker(contender, seed, data_home):
     if contender == "grid":
         search = GridSearchCV(RegularizedMLPClassifier(**common), GRID, cv=cv, refit=False)
     else:
-        kwargs = {}
-        if contender == "per-fold-orders":
-            _seed_batch_orders_by_fold()
-            kwargs["memory_budget"] = 25  # 5 networks a group: one fold's
-        search = RegularizedMLPClassifierCV(param_grid=GRID, cv=cv, refit=False, **kwargs,
-                                            **common)  # fmt: skip
+        search = RegularizedMLPClassifierCV(param_grid=GRID, cv=cv, refit=False, **common)
     search.fit(X, ratings)
     return {"seconds": time.perf_counter() - start,
             "scores": search.cv_results_["mean_test_score"].tolist()}  # fmt: skip
-
-
-def _seed_batch_orders_by_fold():
-    """Give each fold's group of towers its own batch-order seed."""
-    from skreg._search_runs import TowerSearch
-
-    run_group = TowerSearch._run_group
-    signature = inspect.signature(run_group)
-
-    def per_fold(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
-        folds = {fold for _, fold in bound.arguments["group"]}
-        assert len(folds) == 1, "the diagnostic needs one fold a group"
-        shuffle_seed, dropout_seed = bound.arguments["seeds"]
-        bound.arguments["seeds"] = (shuffle_seed + 7919 * folds.pop(), dropout_seed)
-        return run_group(*bound.args, **bound.kwargs)
-
-    TowerSearch._run_group = per_fold
 
 
 def main():
@@ -109,8 +82,7 @@ def main():
         "contender and seed, in turn.\n",
         "Per candidate (l2 = 0, 1e-4, 1e-3, 1e-2, 1e-1): the mean held-out accuracy averaged "
         f"over {len(seeds)} seeds, its standard deviation across the seeds, and both against "
-        "GridSearchCV's. `per-fold-orders` is a diagnostic (one fold a group, a batch-order "
-        "seed a fold), not an option of skreg.\n",
+        "GridSearchCV's.\n",
         "| contender | mean over seeds | - GridSearchCV's | std over seeds | / GridSearchCV's "
         "| median s |",
         "|---|---|---|---|---|---|",

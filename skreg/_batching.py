@@ -130,11 +130,13 @@ class PartitionedBatches:
         self.by_row = (rows, tf.cast(indices, tf.int32), values)
         self.by_column = (column_rows, column_indices, column_values)
 
-    def partition(self, position, batch_size, first_step):
+    def partition(self, position, batch_size, first_step, n_ordered=None):
         """The batches of the steps ``first_step`` to ``first_step +
         STEPS_PER_PARTITION - 1`` of an epoch whose order puts row ``r`` at
-        ``position[r]``."""
-        return _Partition(self, position, batch_size, first_step)
+        ``position[r]``; ``n_ordered`` (default: all) rows have places in
+        the order, the others a place past them that no batch reaches."""
+        n_ordered = self.n_rows if n_ordered is None else n_ordered
+        return _Partition(self, position, batch_size, first_step, n_ordered)
 
 
 def _by_group(data, keys, n_groups):
@@ -151,11 +153,11 @@ def _group_starts(keys, n_groups):
 class _Partition:
     """One partition's batches; step ``s`` counts from its first step."""
 
-    def __init__(self, batches, position, batch_size, first_step):
+    def __init__(self, batches, position, batch_size, first_step, n_ordered):
         n_steps = STEPS_PER_PARTITION
         step = position // batch_size
         start = step * batch_size
-        length = tf.minimum(batch_size, batches.n_rows - start)
+        length = tf.minimum(batch_size, n_ordered - start)
         second = tf.cast(position - start >= length // 2, tf.int64)
         local = step - first_step
         inside = (local >= 0) & (local < n_steps)

@@ -2,7 +2,9 @@
 program (:mod:`skreg._engine`), in groups under the memory budget, or one
 fit at a time with the base estimator for what the towers do not cover."""
 
+import concurrent.futures
 import contextlib
+import functools
 import math
 import time
 import warnings
@@ -79,51 +81,56 @@ class TowerSearch:
 
     def run(self, X, y, y_encoded, sample_weight, splits):
         base, template = self.base, self.template
-        n_rows, n_splits = X.shape[0], len(splits)
-        n_epochs = base.epochs
-        results = SearchScores(template, self.search.scoring, len(self.candidates), n_splits,
+        n_candidates, n_splits, n_epochs = len(self.candidates), len(splits), base.epochs
+        results = SearchScores(template, self.search.scoring, n_candidates, n_splits,
                                n_epochs)  # fmt: skip
-        # Each fold's training rows and their weights (class weights per fold,
-        # as each fold's own fit would compute them).
-        member = np.zeros((n_splits, n_rows), np.float32)
-        row_weight = np.zeros((n_splits, n_rows), np.float32)
-        for fold, (train, _) in enumerate(splits):
-            member[fold, train] = 1.0
-            # Only the length of the last argument is read.
-            weight = template._sample_weight(
-                y_encoded[train], None if sample_weight is None else sample_weight[train], train
-            )
-            row_weight[fold, train] = 1.0 if weight is None else weight
-        # Batches of all the rows holding about batch_size training rows of
-        # each fold: the steps of an epoch are those of a fit on one fold.
-        n_train = float(np.mean([len(train) for train, _ in splits]))
-        batch_size = int(round(base._resolved_batch_size(int(n_train)) * n_rows / n_train))
-        batch_size = min(max(batch_size, 1), n_rows)
-
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
         n_outputs = template._n_model_outputs()
-        per_tower = tower_bytes(
-            X.shape[1], hidden, n_outputs, n_rows=n_rows, batch_size=batch_size,
-            epochs=n_epochs,
-            n_slots=optimizer_slots(self.structure["optimizer"]),
-        )  # fmt: skip
-        # Fold by fold, so that the towers of a fold are scored together on its rows.
-        towers = [(c, f) for f in range(n_splits) for c in range(len(self.candidates))]
-        largest = max(1, int(self.search.memory_budget * 2**20 // per_tower))
-        n_groups = math.ceil(len(towers) / largest)
-        group_size = math.ceil(len(towers) / n_groups)
-
         rng = check_random_state(base.random_state)
         shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         model_seed = int(rng.randint(np.iinfo(np.int32).max))
-        data = tower_data(X, batch_size, binary=self.structure["binary"])
-        progress = (_Progress(type(self.search).__name__, self.candidates, results, n_groups)
+        # A group holds one fold's networks, which train on the fold's own
+        # batches as its separate fit would: its training rows in an order of
+        # their own, batch_size at a time. (Batches of all the rows shared by
+        # every fold made the folds' networks learn alike: a candidate's mean
+        # score varied across seeds 2-3x as much as GridSearchCV's.)
+        budget = self.search.memory_budget * 2**20
+        groups, group_bytes = [], 0
+        for fold, (train, test) in enumerate(splits):
+            per_tower = tower_bytes(
+                X.shape[1], hidden, n_outputs, n_rows=len(train) + len(test),
+                batch_size=base._resolved_batch_size(len(train)), epochs=n_epochs,
+                n_slots=optimizer_slots(self.structure["optimizer"]),
+            )  # fmt: skip
+            largest = max(1, int(budget // per_tower))
+            size = math.ceil(n_candidates / math.ceil(n_candidates / largest))
+            groups += [(fold, list(range(first, min(first + size, n_candidates))))
+                       for first in range(0, n_candidates, size)]  # fmt: skip
+            group_bytes = max(group_bytes, size * per_tower)
+        progress = (_Progress(type(self.search).__name__, self.candidates, results, len(groups))
                     if base.verbose else None)  # fmt: skip
-        for start in range(0, len(towers), group_size):
-            group = towers[start : start + group_size]
-            self._run_group(group, data, X.shape[1], y, y_encoded, member, row_weight, splits,
-                            results, hidden, n_outputs, batch_size,
-                            (shuffle_seed, dropout_seed), model_seed, progress)  # fmt: skip
+        # The data once for every fold (each picks its rows in the program).
+        data = tower_data(X, base._resolved_batch_size(len(splits[0][0])),
+                          binary=self.structure["binary"])  # fmt: skip
+        folds = [_FoldData(fold, y, y_encoded, sample_weight, split, template, base)
+                 for fold, split in enumerate(splits)]  # fmt: skip
+
+        def run_group(number, group):
+            fold, candidates = group
+            self._run_group(data, X.shape[1], folds[fold], candidates, results, hidden,
+                            n_outputs, (shuffle_seed, dropout_seed), model_seed,
+                            progress and functools.partial(progress.report, number))  # fmt: skip
+
+        # Two groups at a time where two fit in the budget (TensorFlow lets go
+        # of the GIL): small networks' steps are bound by per-op overhead,
+        # which a second program in flight overlaps (breast_cancer, 5 folds:
+        # 0.5 vs 0.9 s); on large ones each already keeps both cores busy.
+        if len(groups) > 1 and 2 * group_bytes <= budget:
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                list(pool.map(run_group, range(1, len(groups) + 1), groups))
+        else:
+            for number, group in enumerate(groups, 1):
+                run_group(number, group)
         diverged = ~np.isfinite(results.train_losses).all(axis=2)
         if diverged.any():
             # As GridSearchCV reports fits that fail; their scores are NaN from
@@ -137,13 +144,12 @@ class TowerSearch:
             )
         return results
 
-    def _run_group(self, group, data, n_features, y, y_encoded, member, row_weight, splits,
-                   results, hidden, n_outputs, batch_size, seeds, model_seed,
-                   progress):  # fmt: skip
-        base = self.base
+    def _run_group(self, data, n_features, fold_data, candidates, results, hidden, n_outputs,
+                   seeds, model_seed, report):  # fmt: skip
+        base, fold = self.base, fold_data.fold
+        group = [(c, fold) for c in candidates]
         params = base.get_params()
-        values = [{**params, **self.candidates[c]} for c, _ in group]
-        folds = [f for _, f in group]
+        values = [{**params, **self.candidates[c]} for c in candidates]
         learning_rates = [
             self.hyper[0] if v["learning_rate"] is None else v["learning_rate"] for v in values
         ]
@@ -155,7 +161,7 @@ class TowerSearch:
             "optimizer": self.hyper[1:],
             # Each network's dropout masks from its own place in the search,
             # whatever group it trains in.
-            "key": [c * len(splits) + f for c, f in group],
+            "key": [c * results.scores.shape[1] + fold for c in candidates],
         }
         structure = TowerStructure(
             fused_update=fuses_update(n_features, len(group) * hidden[0]),
@@ -168,20 +174,16 @@ class TowerSearch:
             n_features, hidden, n_outputs, seeds=[model_seed] * len(group),
             batch_norm=structure.batch_norm,
         )  # fmt: skip
-        blocks = []  # (held-out rows, first tower, end tower) of each fold in the group
-        for k, fold in enumerate(folds):
-            if k == 0 or fold != folds[k - 1]:
-                blocks.append([splits[fold][1], k, k + 1])
-            else:
-                blocks[-1][2] = k + 1
         start = time.perf_counter()
         trainer = TowerTrainer(
-            structure, data, y_encoded, row_weight[folds], member[folds], blocks,
-            TowerState.start(structure, weights), numbers, batch_size=batch_size, seeds=seeds,
+            structure, data, fold_data.y_encoded, np.tile(fold_data.row_weight, (len(group), 1)),
+            np.tile(fold_data.member, (len(group), 1)), [(fold_data.test, 0, len(group))],
+            TowerState.start(structure, weights), numbers, batch_size=fold_data.batch_size,
+            seeds=seeds, train_rows=fold_data.train,
         )  # fmt: skip
         # Silent: the whole training in one call. Verbose: calls of a few
         # epochs, scored and reported as each ends (see _Progress).
-        epochs_per_call = 1 if progress else base.epochs
+        epochs_per_call = 1 if report else base.epochs
         while trainer.state.epoch < base.epochs:
             first_epoch = trainer.state.epoch
             call_start = time.perf_counter()
@@ -189,18 +191,38 @@ class TowerSearch:
                 trained = trainer.train(min(epochs_per_call, base.epochs - first_epoch))
             call_seconds = time.perf_counter() - call_start
             epochs = slice(first_epoch, trained.state.epoch)
-            results.train_losses[[c for c, _ in group], folds, epochs] = trained.losses.T
-            for (test, first, end), block_outputs in zip(blocks, trained.outputs):
-                results.add(group[first:end], block_outputs, y[test], y_encoded[test],
-                            first_epoch=first_epoch)  # fmt: skip
-            if progress is not None:
-                progress.report(group, trained.state.epoch, base.epochs)
-                epochs_per_call = progress.epochs_per_call(len(trained.losses), call_seconds)
+            results.train_losses[candidates, fold, epochs] = trained.losses.T
+            results.add(group, trained.outputs[0], fold_data.y_test, fold_data.y_test_encoded,
+                        first_epoch=first_epoch)  # fmt: skip
+            if report is not None:
+                report(group, trained.state.epoch, base.epochs)
+                epochs_per_call = _epochs_per_call(len(trained.losses), call_seconds)
         # Scoring between calls is timed apart (score_times): training is the rest.
-        scoring = sum(results.score_times[candidate, fold] for candidate, fold in group)
+        scoring = sum(results.score_times[candidate, fold] for candidate in candidates)
         fit_time = (time.perf_counter() - start - scoring) / len(group)
-        for candidate, fold in group:
-            results.fit_times[candidate, fold] = fit_time
+        results.fit_times[candidates, fold] = fit_time
+
+
+class _FoldData:
+    """One fold as its groups of towers take it: its training rows (batches
+    are cut from them), their weights, and its held-out rows (scored)."""
+
+    def __init__(self, fold, y, y_encoded, sample_weight, split, template, base):
+        train, test = split
+        self.fold = fold
+        self.train, self.test = train, test
+        self.batch_size = base._resolved_batch_size(len(train))
+        self.y_encoded = y_encoded  # of every row, as the program takes them
+        self.y_test, self.y_test_encoded = y[test], y_encoded[test]
+        # The training rows' weights (class weights from the fold's own rows,
+        # as its separate fit computes them); only the last argument's length is read.
+        weight = template._sample_weight(
+            y_encoded[train], None if sample_weight is None else sample_weight[train], train
+        )
+        self.row_weight = np.zeros(len(y), np.float32)
+        self.row_weight[train] = 1.0 if weight is None else weight
+        self.member = np.zeros(len(y), np.float32)
+        self.member[train] = 1.0
 
 
 @contextlib.contextmanager
@@ -226,17 +248,15 @@ class _Progress:
     def __init__(self, name, candidates, results, n_groups):
         self.name, self.candidates, self.results = name, candidates, results
         self.n_groups = n_groups
-        self.group = 0
         self.start = time.perf_counter()
 
-    def report(self, group, epoch, n_epochs):
-        if epoch == 1:
-            self.group += 1
+    def report(self, number, group, epoch, n_epochs):
+        """The line of group ``number`` (from 1) after ``epoch``."""
         in_group = sorted({candidate for candidate, _ in group})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # folds not trained yet
             means = np.nanmean(self.results.scores[in_group, :, epoch - 1], axis=1)
-        where = f"group {self.group}/{self.n_groups}, " if self.n_groups > 1 else ""
+        where = f"group {number}/{self.n_groups}, " if self.n_groups > 1 else ""
         line = (f"[{self.name}] {where}epoch {epoch}/{n_epochs}, "
                 f"{time.perf_counter() - self.start:.1f} s")  # fmt: skip
         if np.isfinite(means).any():
@@ -245,9 +265,10 @@ class _Progress:
                      f"({_describe(self.candidates[in_group[best]])})")  # fmt: skip
         print(line, flush=True)
 
-    def epochs_per_call(self, epochs, seconds):
-        """Epochs for the next call, from the last call's time."""
-        return max(1, int(_SECONDS_PER_LINE * epochs / max(seconds, 1e-6)))
+
+def _epochs_per_call(epochs, seconds):
+    """Epochs for the next call of a verbose search, from the last call's time."""
+    return max(1, int(_SECONDS_PER_LINE * epochs / max(seconds, 1e-6)))
 
 
 _SECONDS_PER_LINE = 0.5

@@ -299,3 +299,54 @@ def test_towers_taken_out_train_on_as_beside_the_others(data):
     for got, want in zip(rest.state.weights + rest.state.slots,
                          expected.weights + expected.slots):  # fmt: skip
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("data", ["dense", "sparse", "multi-hot"])
+def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
+    """A fold's towers train in batches cut from the fold's training rows
+    alone, in an order of their own, and score its held-out rows: with
+    several batches an epoch they equal separate fits on the training rows
+    with the same seeds."""
+    X, y = _data(data)
+    test = np.arange(0, 200, 5)
+    train = np.setdiff1d(np.arange(200), test)
+    settings = [{"l2": 1e-3}, {"l1": 1e-3, "learning_rate": 3e-3}]
+    estimator = RegularizedMLPClassifier(optimizer="adam", random_state=0)
+    y_encoded = estimator._encode_y(y, first_call=True)
+    optimizer_class, config = estimator._resolve_optimizer()
+    models, plans = [], []
+    for setting in settings:
+        single = clone(estimator).set_params(**setting)
+        single._encode_y(y, first_call=True)
+        models.append(single._initialize_model(
+            X.shape[1], 0, single._initialize_optimizer(optimizer_class, config)))  # fmt: skip
+        plans.append(plan_training(models[-1], sparse=sp.issparse(X), with_accuracy=False))
+    start = [w.numpy() for w in models[0].weights]  # the same for both (seed 0)
+    weights = [np.tile(start[0], (1, 2))]
+    weights += [np.stack([w] * 2) if w.ndim == 2 else np.stack([w[None]] * 2) for w in start[1:]]
+    kind, hyper = optimizer_kind(models[0].optimizer)
+    structure = TowerStructure(
+        n_hidden=2, activation="relu", batch_norm=False, loss=("binary",), optimizer=kind,
+        sparse=sp.issparse(X), binary=is_binary(X), fused_update=False,
+        with_l1=True, with_l2=True, with_dropout=False,
+    )  # fmt: skip
+    member = np.zeros((2, 200), np.float32)
+    member[:, train] = 1.0
+    numbers = {"l1": [s.get("l1", 0.0) for s in settings],
+               "l2": [s.get("l2", 0.0) for s in settings], "dropout": [0.0, 0.0],
+               "learning_rate": [s.get("learning_rate", hyper[0]) for s in settings],
+               "optimizer": hyper[1:], "key": [0, 1]}  # fmt: skip
+    trained = TowerTrainer(
+        structure, tower_data(X, 32, binary=structure.binary), y_encoded, member, member,
+        [(test, 0, 2)], TowerState.start(structure, weights), numbers, batch_size=32,
+        seeds=(1, 2), train_rows=train,
+    ).train(EPOCHS)  # fmt: skip
+    for k, (model, plan) in enumerate(zip(models, plans)):
+        history = train_in_one_call(
+            plan, X[train], y_encoded[train], None, None, epochs=EPOCHS, batch_size=32,
+            early_stopping=False, patience=1, seeds=[1, 2],
+        )  # fmt: skip
+        np.testing.assert_allclose(trained.losses[:, k], history["loss"], rtol=1e-4)
+        np.testing.assert_allclose(trained.outputs[0][-1, :, k, 0],
+                                   predict_float64(model, X[test], 4096)[:, 0],
+                                   rtol=1e-3, atol=1e-4)  # fmt: skip

@@ -95,7 +95,7 @@ def _signature(structure, n_weights):
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
     return (data, matrix, matrix, matrix, (index, index, index), weights, slots,
-            tf.TensorSpec([2], tf.int64), numbers, tf.TensorSpec([4], tf.int64))  # fmt: skip
+            tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([4], tf.int64))  # fmt: skip
 
 
 def make_program(structure):
@@ -104,12 +104,15 @@ def make_program(structure):
     n_slots = optimizer_slots(structure.optimizer)
 
     def program(data, y, row_weight, member, evaluation, weights, slots, counters, numbers,
-                settings):  # fmt: skip
+                train_rows, settings):  # fmt: skip
         epochs, batch_size, shuffle_seed, dropout_seed = (settings[i] for i in range(4))
         first_epoch, end_epoch = counters[0], counters[0] + epochs
         n_rows = tf.shape(y, out_type=tf.int64)[0]
         n_towers = tf.shape(numbers["l2"])[0]
-        n_steps = (n_rows + batch_size - 1) // batch_size
+        # The batches are cut from train_rows (a fold's training rows); the
+        # other rows are only scored (its held-out rows).
+        n_train = tf.shape(train_rows, out_type=tf.int64)[0]
+        n_steps = (n_train + batch_size - 1) // batch_size
         rates = {
             p: per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
         }
@@ -214,17 +217,21 @@ def make_program(structure):
             return outputs.concat()
 
         def epoch_body(epoch, iteration, weights, slots, losses, outputs):
-            order = tf.cast(
-                tf.argsort(tf.random.stateless_uniform([n_rows], tf.stack([shuffle_seed, epoch]))),
-                tf.int64,
-            )
+            # The order of a separate fit on the training rows alone.
+            shuffled = tf.random.stateless_uniform([n_train], tf.stack([shuffle_seed, epoch]))
+            order = tf.gather(train_rows, tf.argsort(shuffled))
             if structure.sparse:
-                position = tf.math.invert_permutation(order)
+                # Each row's place in the order; the others' a place no partition reaches.
+                never = (n_steps + STEPS_PER_PARTITION) * batch_size
+                position = tf.tensor_scatter_nd_update(
+                    tf.fill([n_rows], never), order[:, None], tf.range(n_train)
+                )
 
             def part_body(first_step, iteration, weights, slots, loss_sum):
                 """The steps from first_step on whose batches one partition places."""
                 if structure.sparse:
-                    partition = sparse_batches.partition(position, batch_size, first_step)
+                    partition = sparse_batches.partition(position, batch_size, first_step,
+                                                         n_train)  # fmt: skip
 
                     def batch(step):
                         return SparseBatch(partition, step - first_step,
@@ -233,7 +240,7 @@ def make_program(structure):
                 else:
 
                     def batch(step):
-                        end = tf.minimum((step + 1) * batch_size, n_rows)
+                        end = tf.minimum((step + 1) * batch_size, n_train)
                         return DenseBatch(data[0], order[step * batch_size : end])
 
                 _, iteration, weights, slots, loss_sum = tf.while_loop(

@@ -103,10 +103,13 @@ class TowerTrainer:
     batch_size : int
     seeds : pair of int
         Seeds of the batch order and of the dropout masks.
+    train_rows : array of int or None
+        The rows batches are cut from, in a shuffled order of their own
+        each epoch (None: all); the others are only scored.
     """
 
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
-                 batch_size, seeds):  # fmt: skip
+                 batch_size, seeds, train_rows=None):  # fmt: skip
         self._program = cached_program(structure.key, functools.partial(make_program, structure))
         rows = np.concatenate([block_rows for block_rows, _, _ in blocks])
         row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
@@ -121,6 +124,8 @@ class TowerTrainer:
         self._numbers = {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
                          for name, values in numbers.items()}  # fmt: skip
         self._blocks = blocks
+        self._train_rows = tf.constant(np.arange(len(y)) if train_rows is None else train_rows,
+                                       tf.int64)  # fmt: skip
         self._settings = [batch_size, *seeds]
         self.state = state
 
@@ -129,7 +134,7 @@ class TowerTrainer:
         weights, slots, counters, losses, outputs = self._program(
             *self._inputs, self.state.weights, self.state.slots,
             tf.constant([self.state.epoch, self.state.iteration], tf.int64), self._numbers,
-            tf.constant([epochs, *self._settings], tf.int64),
+            self._train_rows, tf.constant([epochs, *self._settings], tf.int64),
         )  # fmt: skip
         epoch, iteration = (int(n) for n in counters.numpy())
         self.state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
