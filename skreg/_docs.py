@@ -201,19 +201,19 @@ CV_NOTES_DOC = """
     Notes
     -----
     Candidates x folds networks train side by side as the "towers" of one
-    TensorFlow program: the towers see the same shuffled batches of all the
-    rows, each learns from its own fold's training rows only (the others
-    weigh 0 in its loss and batch-norm statistics) with its own penalties,
-    dropout and learning rate, and all start from the same initial weights.
-    The batches hold about ``batch_size`` training rows of each fold, so an
-    epoch has the steps of a fit on one fold. After every epoch each tower
-    is scored on its held-out rows. The program is traced once per network
-    structure in the process (see :func:`skreg.clear_training_cache`).
+    TensorFlow program, a group per fold: a fold's towers learn from batches
+    of ``batch_size`` of the fold's training rows, in an order of their own
+    each epoch, as the fold's separate fit would, each with its own
+    penalties, dropout and learning rate, all from the same initial weights.
+    After every epoch each tower is scored on its fold's held-out rows.
+    Groups are also cut under ``memory_budget``, and two run at a time when
+    two fit in it. The program is traced once per network structure in the
+    process (see :func:`skreg.clear_training_cache`).
 
-    With ``verbose > 0`` the program runs an epoch per call and the search
-    prints a line after each: the epoch, the time so far and the best mean
-    held-out score at that epoch (with the group, when the networks train in
-    several); the refit then shows Keras' progress as the base estimator does.
+    With ``verbose > 0`` the program runs an epoch or a few per call (about
+    half a second) and the search prints a line after each: the group, the
+    epoch, the time so far and the best mean held-out score at that epoch;
+    the refit then shows Keras' progress as the base estimator does.
 
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):

@@ -4,11 +4,11 @@ A cross-validated search over penalties trains candidates x folds networks
 that differ only in numbers. On small networks a training step costs
 TensorFlow's per-op overhead more than arithmetic, so K such networks
 ("towers") stacked along a leading axis cost little more a step than one.
-The towers see the same shuffled batches of all the rows; each learns only
-from its own fold's training rows (its row weights are 0 on the others) and
-has its own penalties, dropout rate and learning rate. After each epoch the
-program computes each tower's outputs on its fold's held-out rows, which
-the caller scores.
+The towers see the same batches, cut from the rows the caller gives (a
+fold's training rows) in a shuffled order of their own each epoch, and each
+has its own row weights, penalties, dropout rate and learning rate. After
+each epoch the program computes each tower's outputs on its held-out rows,
+which the caller scores.
 
 Layout of the weights of K towers (the ``build_mlp`` network, stacked):
 
