@@ -14,8 +14,6 @@ __all__ = ["make_program"]
 
 # Keras' BatchNormalization defaults, which build_mlp uses.
 _BATCH_NORM_MOMENTUM = 0.99
-
-
 _BATCH_NORM_EPSILON = 1e-3
 
 
@@ -91,7 +89,8 @@ def _signature(structure, n_weights):
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
     # row splits, tower splits), the state (weights, optimizer slots shaped as
     # the trainable weights, counters: epochs and steps trained), numbers,
-    # settings: epochs to train, batch size, shuffle seed, dropout seed
+    # the rows batches are cut from, and the settings: epochs to train, batch
+    # size, shuffle seed, dropout seed
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
     return (data, matrix, matrix, matrix, (index, index, index), weights, slots,
