@@ -160,8 +160,9 @@ SEARCH_DOC = """
         becomes the ``epochs`` of its ``params`` and of the refit.
     memory_budget : float, default=512
         Megabytes the networks trained side by side may take (weights,
-        optimizer buffers, activations and held-out outputs); more
-        candidates x folds go in several groups, one after the other.
+        optimizer buffers, activations and held-out outputs). Each fold's
+        candidates train as one group, or several when they would take
+        more; two groups train at a time when two fit in the budget.
 """
 
 CV_ATTRIBUTES_DOC = """
