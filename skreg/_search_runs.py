@@ -253,9 +253,11 @@ class _Progress:
     def report(self, number, group, epoch, n_epochs):
         """The line of group ``number`` (from 1) after ``epoch``."""
         in_group = sorted({candidate for candidate, _ in group})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # folds not trained yet
-            means = np.nanmean(self.results.scores[in_group, :, epoch - 1], axis=1)
+        # The mean over the folds scored so far (NaN: not trained yet), without
+        # nanmean's warning: catch_warnings is not safe in two threads.
+        scores = self.results.scores[in_group, :, epoch - 1]
+        scored = np.isfinite(scores).sum(axis=1)
+        means = np.where(scored > 0, np.nansum(scores, axis=1) / np.maximum(scored, 1), np.nan)
         where = f"group {number}/{self.n_groups}, " if self.n_groups > 1 else ""
         line = (f"[{self.name}] {where}epoch {epoch}/{n_epochs}, "
                 f"{time.perf_counter() - self.start:.1f} s")  # fmt: skip
