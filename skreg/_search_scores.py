@@ -13,11 +13,12 @@ from ._training import _loss_kind, label_tensor, per_sample_loss
 __all__ = ["SearchScores"]
 
 
-def _stand_in(template):
-    """A copy of the encoded, unfitted template that predicts from given
-    network outputs: scikit-learn's scorers then score held-out outputs."""
+def _stand_in(template, outputs):
+    """A copy of the encoded, unfitted template that predicts from the given
+    network outputs: scikit-learn's scorers then score held-out outputs.
+    One per scoring, since two groups of towers may score at once."""
     stand_in = copy.copy(template)
-    stand_in._raw_predict = lambda X: stand_in.held_out_outputs
+    stand_in._raw_predict = lambda X: outputs
     return stand_in
 
 
@@ -34,7 +35,6 @@ class SearchScores:
         self._template = template
         self._scoring = scoring
         self._scorer = check_scoring(template, scoring=scoring)
-        self._stand_in = _stand_in(template)
         self._loss = _loss_kind(template._keras_loss())
 
     def add(self, networks, outputs, y_test, y_test_encoded, first_epoch=0):
@@ -53,8 +53,8 @@ class SearchScores:
             scores = np.full((n_epochs, n_networks), np.nan)
             placeholder = np.empty((n_rows, 0))  # the stand-in ignores X
             for epoch, k in np.argwhere(finite):
-                self._stand_in.held_out_outputs = outputs[epoch, :, k].astype(np.float64)
-                scores[epoch, k] = self._scorer(self._stand_in, placeholder, y_test)
+                stand_in = _stand_in(self._template, outputs[epoch, :, k].astype(np.float64))
+                scores[epoch, k] = self._scorer(stand_in, placeholder, y_test)
         # One loss computation for every epoch and network: [epochs * networks * rows, outputs].
         losses = per_sample_loss(
             self._loss,
