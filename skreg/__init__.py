@@ -14,7 +14,7 @@ _LAZY = {
     "RegularizedMLPClassifierCV": "skreg.search",
     "RegularizedMLPRegressorCV": "skreg.search",
     "build_mlp": "skreg.network",
-    "clear_training_cache": "skreg._training",
+    "clear_training_cache": "skreg._engine.cache",
     "MultiHotVectorizer": "skreg.text",
     "plot_learning_curves": "skreg.plotting",
     "run_study": "skreg.study",

@@ -20,7 +20,9 @@ from ._params import (
 )
 from ._rollback import rolled_back_on_failure
 from ._tensorflow import gradients_released_with, keras, tf
-from ._training import plan_training, train_in_one_call
+from ._engine.fit import fit_model
+from ._engine.model import NotOnProgram, plan_model
+from ._epoch_hooks import KerasEpochHooks
 from .network import build_mlp, check_augmentation
 
 __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
@@ -253,13 +255,11 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
         """Train ``model_`` in place; its per-epoch history (Keras' keys)."""
         batch_size = self._resolved_batch_size(X.shape[0])
         plan = None
-        if self._trains_in_one_call():
-            plan = plan_training(
-                self.model_,
-                sparse=sp.issparse(X),
-                with_accuracy=self._keras_metrics() is not None,
-                validation_sparse=None if validation is None else sp.issparse(validation[0]),
-            )
+        if self._program_takes_routed_params():
+            try:
+                plan = plan_model(self.model_, X, like=getattr(self, "_program_like", None))
+            except NotOnProgram:
+                pass  # Keras' fit trains what the program does not
         try:
             if plan is None:
                 return self._train_with_keras(
@@ -268,10 +268,15 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
                 )  # fmt: skip
             if seeds[0] is None:  # random_state=None: numpy's global generator
                 seeds = np.random.randint(np.iinfo(np.int32).max, size=2)
-            return train_in_one_call(
+            callbacks = self._routed_params("fit").get("callbacks") or []
+            hooks = None
+            if self.verbose or callbacks:
+                hooks = KerasEpochHooks(callbacks, verbose=self.verbose, epochs=epochs,
+                                        steps=n_batches(X.shape[0], batch_size))  # fmt: skip
+            return fit_model(
                 plan, X, y, sample_weight, validation,
                 epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
-                patience=self.n_iter_no_change, seeds=[int(s) for s in seeds],
+                patience=self.n_iter_no_change, seeds=[int(s) for s in seeds], hooks=hooks,
             )  # fmt: skip
         except tf.errors.OpError as error:
             raise RuntimeError(
@@ -279,12 +284,13 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
                 f"{error.message.strip().splitlines()[0]}"
             ) from None
 
-    def _trains_in_one_call(self):
-        """Whether nothing asks for Python after each epoch (progress output,
-        callbacks) or for Keras-only options, so the traced program can train."""
-        return not self.verbose and not (
-            self._routed_params("fit") or self._routed_params("compile")
-        )
+    def _program_takes_routed_params(self):
+        """Whether the routed Keras options leave the fit to the program:
+        callbacks run between its epochs; other ``fit__`` and all
+        ``compile__`` options need Keras' fit."""
+        return not self._routed_params("compile") and set(self._routed_params("fit")) <= {
+            "callbacks"
+        }
 
     def _train_with_keras(self, X, y, sample_weight, validation, *, epochs, batch_size,
                           shuffle_seed):  # fmt: skip

@@ -78,7 +78,8 @@ PARAMETERS_DOC = """
         two fits with the same integer give identical predictions. TensorFlow's
         global state (global seed, op determinism) is never changed.
     verbose : int, default=0
-        0 is silent, 1 shows Keras' progress bar, 2 one line an epoch.
+        0 is silent; 1 or 2 print a line per epoch (time, loss and metrics,
+        as Keras' ``verbose=2``; Keras' progress bar where Keras' fit trains).
     **routed_params
         Keras options, by prefix: ``optimizer__<name>`` (an argument of the
         optimizer class), ``compile__<name>`` (of ``keras.Model.compile``, e.g.
@@ -117,20 +118,26 @@ PARAMETERS_DOC = """
 NOTES_DOC = """
     Notes
     -----
-    A fit runs in one call into TensorFlow: a training program traced once
-    per network structure in the process (see
-    :func:`skreg.clear_training_cache`) runs every epoch, batch, validation
-    pass and early-stopping decision, and what a search varies (``l1``,
-    ``l2``, ``dropout``, ``learning_rate``, the optimizer's numbers,
-    ``epochs``, ``batch_size``, ``random_state``, sample and class weights,
-    and the values of ``input_dropout`` and ``input_noise``) are its
-    run-time inputs, so the fits of a grid search after the first cost no
-    tracing (switching input dropout or noise on or off is another
-    structure). Keras' ``Model.fit`` trains instead, an epoch per call,
-    when something needs Python after each epoch (``verbose > 0``,
-    ``fit__`` options such as callbacks) or the program does not cover it
-    (image transforms, ``compile__`` options, optimizers other than RMSprop,
-    Adam and SGD, learning-rate schedules, clipping, weight decay). Both
+    A fit runs on a training program traced once per network structure in
+    the process (see :func:`skreg.clear_training_cache`), the same program
+    that the CV estimators' searches run for many networks at once: it runs
+    the epochs, batches, validation passes and input dropout and noise, and
+    what a search varies (``l1``, ``l2``, ``dropout``, ``learning_rate``, the
+    optimizer's numbers, ``epochs``, ``batch_size``, ``random_state``, sample
+    and class weights, and the values of ``input_dropout`` and
+    ``input_noise``) are its run-time inputs, so the fits of a grid search
+    after the first cost no tracing (switching input dropout or noise on or
+    off is another structure). Without anything to run between epochs a fit
+    is one call; with ``verbose > 0`` (a line per epoch), ``early_stopping``
+    or ``fit__callbacks`` (Keras callbacks: their epoch and train hooks are
+    called with Keras' logs, ``model.stop_training`` stops, the model holds
+    each epoch's weights and its learning rate is read back, so
+    ``EarlyStopping``, ``ModelCheckpoint``, ``CSVLogger``,
+    ``ReduceLROnPlateau`` and ``TerminateOnNaN`` work; batch hooks are not
+    called) it is one call per epoch. Keras' ``Model.fit`` trains only what
+    the program does not cover: image transforms, ``compile__`` options,
+    ``fit__`` options other than callbacks, optimizers other than RMSprop,
+    Adam and SGD, learning-rate schedules, clipping, weight decay. Both
     compute the same updates (tested to float32 rounding); their random
     streams (batch order, dropout masks) differ.
 """
@@ -214,7 +221,7 @@ CV_NOTES_DOC = """
     With ``verbose > 0`` the program runs an epoch or a few per call (about
     half a second) and the search prints a line after each: the group, the
     epoch, the time so far and the best mean held-out score at that epoch;
-    the refit then shows Keras' progress as the base estimator does.
+    the refit then prints its epochs as the base estimator does.
 
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):

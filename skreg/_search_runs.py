@@ -29,7 +29,8 @@ from ._engine import (
 from ._inference import predict_float64
 from ._search_scores import SearchScores
 from ._tensorflow import keras, tf
-from ._training import _loss_kind, optimizer_kind
+from ._engine.losses import loss_kind
+from ._engine.model import optimizer_kind
 
 __all__ = ["OneFitAtATime", "TowerSearch"]
 
@@ -56,7 +57,7 @@ class TowerSearch:
         optimizer_class, config = base._resolve_optimizer()
         base._check_routed_params(optimizer_class)
         recognised = optimizer_kind(base._initialize_optimizer(optimizer_class, config))
-        loss = _loss_kind(template._keras_loss())
+        loss = loss_kind(template._keras_loss())
         try:
             keras.activations.get(base.activation)
         except ValueError:
@@ -73,8 +74,10 @@ class TowerSearch:
             optimizer=kind,
             sparse=sparse,
             binary=is_binary(X),
-            with_l1=any(v["l1"] > 0 for v in values),
-            with_l2=any(v["l2"] > 0 for v in values),
+            fused_update=fuses_update(X.shape[1], int(np.atleast_1d(base.hidden_layer_sizes)[0])),
+            # As a plain fit's program has them, so that the refit (and a
+            # later fit or search of the same network) reuses this program.
+            with_l1=True, with_l2=True,
             with_dropout=any(v["dropout"] > 0 for v in values),
         )
         return cls(search, base, template, candidates, hyper, structure)
@@ -163,10 +166,7 @@ class TowerSearch:
             # whatever group it trains in.
             "key": [c * results.scores.shape[1] + fold for c in candidates],
         }
-        structure = TowerStructure(
-            fused_update=fuses_update(n_features, len(group) * hidden[0]),
-            **self.structure,
-        )
+        structure = TowerStructure(**self.structure)
         # One draw for every network, as a grid search with a fixed random_state
         # starts every fit from the same weights. (A draw per fold was tried:
         # it did not make the folds' scores less alike, see BENCHMARKS.md.)

@@ -8,7 +8,8 @@ from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 
 from ._tensorflow import tf
-from ._training import _loss_kind, label_tensor, per_sample_loss
+from ._engine.losses import loss_kind, per_sample_loss
+from ._engine.trainer import label_tensor
 
 __all__ = ["SearchScores"]
 
@@ -35,7 +36,7 @@ class SearchScores:
         self._template = template
         self._scoring = scoring
         self._scorer = check_scoring(template, scoring=scoring)
-        self._loss = _loss_kind(template._keras_loss())
+        self._loss = loss_kind(template._keras_loss())
 
     def add(self, networks, outputs, y_test, y_test_encoded, first_epoch=0):
         """Score the held-out ``outputs`` of some networks that share their

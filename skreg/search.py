@@ -25,6 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 from ._base import BaseRegularizedMLP
 from ._docs import search_doc
 from ._params import did_you_mean
+from ._engine import TowerStructure
 from ._search_runs import OneFitAtATime, TowerSearch
 from .mlp import RegularizedMLPClassifier, RegularizedMLPRegressor
 from .network import _check_network_params
@@ -133,6 +134,9 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         if self.refit:
             start = time.perf_counter()
             self.best_estimator_ = clone(base).set_params(**self.best_params_)
+            if isinstance(search, TowerSearch):
+                # The refit runs on the program the towers traced.
+                self.best_estimator_._program_like = TowerStructure(**search.structure)
             self.best_estimator_.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         return self

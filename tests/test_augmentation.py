@@ -7,6 +7,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, build_mlp
+from skreg._batching import PartitionedBatches
+from skreg._engine import tower_data
+from skreg._engine.batches import SparseBatch
 from skreg._tensorflow import tf
 from skreg.network import InputAugmentation
 
@@ -137,3 +140,42 @@ def test_build_mlp_takes_the_augmentation_options():
     layer = model.get_layer("augmentation")
     assert (layer.dropout, layer.rotation, layer.image_shape) == (0.2, 15.0, (8, 8))
     assert "augmentation" not in [layer.name for layer in build_mlp(64, 10).layers]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["multi-hot", "values"])
+@pytest.mark.parametrize("noise", [None, 0.1])
+def test_the_programs_sparse_batch_drops_the_same_entries_in_both_orders(binary, noise):
+    """The program cuts a sparse batch's non-zeros in row order (for the
+    product) and in column order (for the kernel gradient): input dropout
+    and noise must change the same entries in both, so the gradient is that
+    of the product's input."""
+    rng = np.random.RandomState(0)
+    X = sp.random(40, 30, density=0.3, random_state=rng, format="csr", dtype=np.float32)
+    if binary:
+        X.data[:] = 1.0
+    data = tower_data(X, 40, binary=binary)
+    batches = PartitionedBatches(*data, binary=binary)
+    partition = batches.partition(tf.range(40, dtype=tf.int64), 40, tf.constant(0, tf.int64))
+    batch = SparseBatch(partition, 0, batches.n_features, batches.split).augmented(
+        tf.constant([5, 7], tf.int64), tf.constant(0.5),
+        None if noise is None else tf.constant(noise),
+    )
+    rows = batch.rows.numpy()
+    # The changed batch as a dense matrix, from its row-order halves.
+    x, offset, kept = np.zeros((len(rows), 30), np.float32), 0, 0
+    for n_rows, (places, columns, values) in batch.halves:
+        values = np.ones(len(places)) if values is None else values.numpy()
+        x[places.numpy() + offset, columns.numpy()] = values * 2.0  # 1 / (1 - 0.5)
+        offset, kept = offset + int(n_rows), kept + len(places)
+    assert 0.35 < kept / X[rows].nnz < 0.65
+    assert set(zip(*np.nonzero(x))) <= set(zip(*X[rows].nonzero()))  # only stored entries
+    if noise is None:
+        np.testing.assert_allclose(x[x != 0], 2.0 * X[rows].toarray()[x != 0], rtol=1e-6)
+    else:
+        assert 0.07 < np.std(x[x != 0] - 2.0 * X[rows].toarray()[x != 0]) < 0.13  # noise 0.1
+    kernel = rng.normal(size=(30, 4)).astype(np.float32)
+    gradient = rng.normal(size=(len(rows), 4)).astype(np.float32)
+    np.testing.assert_allclose(batch.product(tf.constant(kernel)).numpy(), x @ kernel,
+                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    by_parts = np.concatenate([part.numpy() for part in batch.kernel_gradient(gradient)])
+    np.testing.assert_allclose(by_parts, x.T @ gradient, rtol=1e-5, atol=1e-5)

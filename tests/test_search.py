@@ -17,7 +17,7 @@ from skreg import (
     RegularizedMLPClassifierCV,
     RegularizedMLPRegressorCV,
 )
-from skreg._training import training_cache_info
+from skreg._engine.cache import clear_training_cache, training_cache_info
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,24 @@ def test_one_trace_for_a_search_and_the_next(cancer):
     search.set_params(param_grid={"l2": [1e-4, 1e-2], "dropout": [0.1, 0.5]}).fit(X, y)
     after = training_cache_info()
     assert after["misses"] == before["misses"] and after["hits"] > before["hits"]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dropout", [[0.0], [0.0, 0.3]])
+def test_a_search_its_refit_and_a_plain_fit_share_one_program(cancer, sparse, dropout):
+    """The refit (one network, with or without dropout) and a later plain
+    fit of the same network run on the program the search's towers traced."""
+    X, y = cancer
+    if sparse:
+        X = sp.csr_matrix(np.where(X > 0, X, 0.0))
+    clear_training_cache()
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3], "dropout": dropout},
+                                        cv=2, epochs=2, random_state=0).fit(X, y)  # fmt: skip
+    assert training_cache_info()["misses"] == 1
+    RegularizedMLPClassifier(epochs=2, l1=1e-4, dropout=max(dropout),
+                             random_state=0).fit(X, y)  # fmt: skip
+    assert training_cache_info()["misses"] == 1
+    assert search.best_estimator_.n_iter_ == 2
 
 
 def test_memory_budget_splits_the_towers_in_groups(cancer):

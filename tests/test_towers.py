@@ -1,4 +1,4 @@
-"""The tower program (skreg._engine) against the single-network training program.
+"""K towers of the program (skreg._engine) against K separate one-tower fits.
 
 With one batch per epoch and no dropout both see the same numbers, so each
 tower's training losses and outputs must equal those of a separate fit on
@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._inference import predict_float64
 from skreg._engine import batches as engine_batches
+from skreg._engine import updates as engine_updates
 from skreg._batching import PartitionedBatches
 from skreg._tensorflow import tf
 from skreg._engine import (
@@ -26,13 +27,10 @@ from skreg._engine import (
     tower_data,
 )
 from skreg._engine.batches import SparseBatch
-from skreg._training import (
-    _loss_kind,
-    clear_training_cache,
-    optimizer_kind,
-    plan_training,
-    train_in_one_call,
-)
+from skreg._engine.cache import clear_training_cache
+from skreg._engine.fit import fit_model
+from skreg._engine.losses import loss_kind
+from skreg._engine.model import optimizer_kind, plan_model
 
 EPOCHS = 4
 
@@ -76,7 +74,7 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         member[k, rows] = 1.0
     structure = TowerStructure(
         n_hidden=len(hidden), activation=estimator.activation,
-        batch_norm=estimator.batch_norm, loss=_loss_kind(start_model.loss), optimizer=kind,
+        batch_norm=estimator.batch_norm, loss=loss_kind(start_model.loss), optimizer=kind,
         sparse=sp.issparse(X), binary=is_binary(X),
         fused_update=fused_update,
         with_l1=True, with_l2=True, with_dropout=False,
@@ -90,11 +88,22 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         "key": list(range(n_towers)),
     }
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
-    trained = TowerTrainer(
-        structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member, member,
-        [(everything, k, k + 1) for k in range(n_towers)], TowerState.start(structure, weights),
-        numbers, batch_size=X.shape[0], seeds=(1, 2),
-    ).train(EPOCHS)  # fmt: skip
+    # The fused update runs on large kernels only: this small one takes it
+    # when the threshold (read when the program is traced) is 0.
+    threshold = engine_updates.FUSED_UPDATE_MIN_SIZE
+    if fused_update:
+        engine_updates.FUSED_UPDATE_MIN_SIZE = 0
+        clear_training_cache()
+    try:
+        trained = TowerTrainer(
+            structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member,
+            member, [(everything, k, k + 1) for k in range(n_towers)],
+            TowerState.start(structure, weights), numbers, batch_size=X.shape[0], seeds=(1, 2),
+        ).train(EPOCHS)  # fmt: skip
+    finally:
+        if fused_update:
+            engine_updates.FUSED_UPDATE_MIN_SIZE = threshold
+            clear_training_cache()
     tower_losses, tower_outputs = trained.losses, trained.outputs
 
     single_losses, single_outputs = [], []
@@ -104,8 +113,8 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         model = single._initialize_model(
             X.shape[1], 0, single._initialize_optimizer(optimizer_class, config)
         )
-        plan = plan_training(model, sparse=sp.issparse(X), with_accuracy=False)
-        history = train_in_one_call(
+        plan = plan_model(model, X[rows])
+        history = fit_model(
             plan, X[rows], y_encoded[rows], None, None, epochs=EPOCHS, batch_size=len(rows),
             early_stopping=False, patience=1, seeds=[1, 2],
         )  # fmt: skip
@@ -320,7 +329,7 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
         single._encode_y(y, first_call=True)
         models.append(single._initialize_model(
             X.shape[1], 0, single._initialize_optimizer(optimizer_class, config)))  # fmt: skip
-        plans.append(plan_training(models[-1], sparse=sp.issparse(X), with_accuracy=False))
+        plans.append(plan_model(models[-1], X[train]))
     start = [w.numpy() for w in models[0].weights]  # the same for both (seed 0)
     weights = [np.tile(start[0], (1, 2))]
     weights += [np.stack([w] * 2) if w.ndim == 2 else np.stack([w[None]] * 2) for w in start[1:]]
@@ -342,7 +351,7 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
         seeds=(1, 2), train_rows=train,
     ).train(EPOCHS)  # fmt: skip
     for k, (model, plan) in enumerate(zip(models, plans)):
-        history = train_in_one_call(
+        history = fit_model(
             plan, X[train], y_encoded[train], None, None, epochs=EPOCHS, batch_size=32,
             early_stopping=False, patience=1, seeds=[1, 2],
         )  # fmt: skip

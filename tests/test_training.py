@@ -1,4 +1,4 @@
-"""The traced training program (skreg._training) against Keras' Model.fit."""
+"""A fit on the traced program (skreg._engine, one tower) against Keras' Model.fit."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,10 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.model_selection import GridSearchCV
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, clear_training_cache
-from skreg._training import plan_training, training_cache_info
+from skreg._base import BaseRegularizedMLP
+from skreg._tensorflow import keras, tf
+from skreg._engine.cache import training_cache_info
+from skreg._engine.model import NotOnProgram, plan_model
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +21,8 @@ def data():
 
 
 def _with_keras(estimator):
-    """The same estimator trained by Model.fit: a routed fit option forces it."""
-    return estimator.set_params(fit__callbacks=[])
+    """The same estimator trained by Model.fit: a routed compile option forces it."""
+    return estimator.set_params(compile__jit_compile=False)
 
 
 def _weights(estimator):
@@ -120,13 +123,17 @@ def test_a_search_over_the_numbers_traces_one_program(data):
     X, y = data
     clear_training_cache()
     GridSearchCV(
-        RegularizedMLPClassifier(epochs=3, random_state=0),
-        {"l2": [0.0, 1e-3], "dropout": [0.0, 0.3], "learning_rate": [1e-3, 1e-2]},
+        RegularizedMLPClassifier(epochs=3, dropout=0.2, random_state=0),
+        {"l2": [0.0, 1e-3], "l1": [0.0, 1e-4], "dropout": [0.1, 0.3],
+         "learning_rate": [1e-3, 1e-2]},
         cv=2,
-    ).fit(X, y)
+    ).fit(X, y)  # fmt: skip
     info = training_cache_info()
-    # 8 candidates x 2 folds + the refit, all one structure.
-    assert info == {"hits": 16, "misses": 1, "size": 1}
+    # 16 candidates x 2 folds + the refit, all one structure.
+    assert info == {"hits": 32, "misses": 1, "size": 1}
+    # Dropout switched off is another structure (it makes no draws).
+    RegularizedMLPClassifier(epochs=3, dropout=0.0, random_state=0).fit(X, y)
+    assert training_cache_info()["misses"] == 2
     clear_training_cache()
     assert training_cache_info() == {"hits": 0, "misses": 0, "size": 0}
 
@@ -143,22 +150,26 @@ def test_results_are_the_same_from_a_fresh_and_a_reused_program(data):
     assert fresh.history_ == reused.history_
 
 
-def test_what_the_program_does_not_do_is_left_to_keras(data):
+def test_what_the_program_does_not_do_is_left_to_keras_with_the_reason(data):
     X, y = data
     clf = RegularizedMLPClassifier(epochs=1, random_state=0).fit(X, y)
-    assert plan_training(clf.model_, sparse=False, with_accuracy=True)
+    assert plan_model(clf.model_, X).structure.classifies
+    noisy = RegularizedMLPClassifier(epochs=1, input_dropout=0.2, input_noise=0.1).fit(X, y)
+    assert plan_model(noisy.model_, X).structure.with_input_noise
     images = RegularizedMLPClassifier(epochs=1, image_shape=(2, 4), image_flip=True,
                                       random_state=0).fit(X, y)  # fmt: skip
-    assert plan_training(images.model_, sparse=False, with_accuracy=True) is None
+    with pytest.raises(NotOnProgram, match="image transforms"):
+        plan_model(images.model_, X)
     clipped = RegularizedMLPClassifier(epochs=1, optimizer__clipnorm=1.0, random_state=0).fit(X, y)
-    assert plan_training(clipped.model_, sparse=False, with_accuracy=True) is None
+    with pytest.raises(NotOnProgram, match="optimizer"):
+        plan_model(clipped.model_, X)
 
 
 def test_the_cache_keeps_the_most_recently_used_programs(data, monkeypatch):
-    from skreg import _training
+    from skreg._engine import cache
 
     X, y = data
-    monkeypatch.setattr(_training, "_CACHE_SIZE", 2)
+    monkeypatch.setattr(cache, "_CACHE_SIZE", 2)
     clear_training_cache()
     for depth in (1, 2, 3, 1):  # three structures, then the first again
         RegularizedMLPClassifier(hidden_layer_sizes=(4,) * depth, epochs=1).fit(X, y)
@@ -187,3 +198,83 @@ def test_keras_continues_a_warm_start_from_the_programs_optimizer_state(data):
     np.testing.assert_allclose(mixed.history_["loss"], ours.history_["loss"], rtol=1e-4)
     np.testing.assert_allclose(mixed.decision_function(X), ours.decision_function(X),
                                rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+def _no_keras_fit(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("Keras' Model.fit was called")
+
+    monkeypatch.setattr(BaseRegularizedMLP, "_train_with_keras", refuse)
+
+
+def test_verbose_fits_on_the_program_a_line_per_epoch_same_result(data, capsys, monkeypatch):
+    X, y = data
+    params = dict(epochs=3, dropout=0.2, random_state=0)
+    quiet = RegularizedMLPClassifier(**params).fit(X, y)
+    assert capsys.readouterr().out == ""
+    before = training_cache_info()
+    _no_keras_fit(monkeypatch)
+    loud = RegularizedMLPClassifier(**params, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert training_cache_info()["misses"] == before["misses"]
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert all("accuracy: " in line and "loss: " in line for line in lines)
+    # An epoch per call trains as one call does.
+    for a, b in zip(_weights(quiet), _weights(loud)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert set(quiet.history_) == set(loud.history_) == {"loss", "accuracy"}
+    for key in quiet.history_:
+        np.testing.assert_allclose(quiet.history_[key], loud.history_[key], rtol=1e-6)
+
+
+def test_keras_callbacks_run_between_the_programs_epochs(data, tmp_path, monkeypatch):
+    X, y = data
+    _no_keras_fit(monkeypatch)
+    log = tmp_path / "log.csv"
+    checkpoint = tmp_path / "best.keras"
+    seen = []
+    callbacks = [
+        keras.callbacks.CSVLogger(str(log)),
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="loss"),
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                          min_delta=10.0),  # every epoch: no 10.0 improvement
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: seen.append(
+                (epoch, sorted(logs), float(np.abs(keras_model.model_.layers[1].kernel).sum())))
+        ),
+    ]
+    keras_model = RegularizedMLPClassifier(epochs=4, learning_rate=0.01, random_state=0,
+                                           fit__callbacks=callbacks)  # fmt: skip
+    keras_model.fit(X, y, validation_data=(X[:30], y[:30]))
+    assert [epoch for epoch, _, _ in seen] == [0, 1, 2, 3]
+    assert set(seen[0][1]) >= {"accuracy", "loss", "val_accuracy", "val_loss"}
+    # The model holds each epoch's weights when the callbacks run.
+    assert len({round(total, 6) for _, _, total in seen}) == 4
+    rows = log.read_text().splitlines()
+    assert len(rows) == 5 and "val_loss" in rows[0]
+    assert checkpoint.exists()
+    # ReduceLROnPlateau halved the rate after each epoch but the first (which
+    # improves on no loss); the program trained with it.
+    np.testing.assert_allclose(keras_model.model_.optimizer.learning_rate.numpy(), 0.01 / 8,
+                               rtol=1e-6)  # fmt: skip
+    slow = RegularizedMLPClassifier(epochs=4, learning_rate=0.01, random_state=0).fit(X, y)
+    assert not np.allclose(keras_model.loss_curve_[1:], slow.loss_curve_[1:])
+
+
+def test_keras_early_stopping_and_terminate_on_nan_stop_the_program(data, monkeypatch):
+    X, y = data
+    _no_keras_fit(monkeypatch)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2,
+                                            restore_best_weights=True)  # fmt: skip
+    clf = RegularizedMLPClassifier(epochs=60, learning_rate=0.05, random_state=0,
+                                   fit__callbacks=[stopper])  # fmt: skip
+    clf.fit(X, y, validation_data=(X[:40], y[:40]))
+    assert clf.n_iter_ < 60 and stopper.stopped_epoch == clf.n_iter_ - 1
+    # The weights are the best epoch's, which Keras restored in the model.
+    best = int(np.argmin(clf.history_["val_loss"]))
+    assert best == clf.best_epoch_ - 1 < clf.n_iter_ - 1
+    X_val = tf.constant(X[:40])
+    val_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        y[:40], clf.model_(X_val)
+    )
+    np.testing.assert_allclose(float(val_loss), clf.history_["val_loss"][best], rtol=1e-4)

@@ -2,7 +2,10 @@
 or sparse (sparse batches from :class:`skreg._batching.PartitionedBatches`),
 and of the held-out rows scored after each epoch."""
 
+import math
+
 from .._tensorflow import tf
+from .updates import uniform_of_pairs
 
 __all__ = ["EVALUATION_BATCH_SIZE", "DenseBatch", "SparseBatch", "SparseHeldOut"]
 
@@ -11,12 +14,28 @@ __all__ = ["EVALUATION_BATCH_SIZE", "DenseBatch", "SparseBatch", "SparseHeldOut"
 EVALUATION_BATCH_SIZE = 4096
 
 
+def _normal(uniform_a, uniform_b):
+    """Standard normal draws from two uniform ones (Box-Muller)."""
+    return tf.sqrt(-2.0 * tf.math.log(1.0 - uniform_a)) * tf.cos(2.0 * math.pi * uniform_b)
+
+
 class DenseBatch:
     """A batch of dense rows: the first layer's product and kernel gradient."""
 
     def __init__(self, table, rows):
         self.rows = rows
         self.x = tf.gather(table, rows)
+
+    def augmented(self, seed, dropout, noise):
+        """The batch with input dropout (rate ``dropout``, kept values scaled
+        by ``1 / (1 - dropout)``) and Gaussian noise of deviation ``noise``
+        (None: off), as :class:`skreg.network.InputAugmentation` makes them."""
+        if dropout is not None:
+            keep = tf.random.stateless_uniform(tf.shape(self.x), seed) >= dropout
+            self.x = tf.where(keep, self.x / (1.0 - dropout), 0.0)
+        if noise is not None:
+            self.x += tf.random.stateless_normal(tf.shape(self.x), seed + [0, 1]) * noise
+        return self
 
     def product(self, kernel):
         return tf.matmul(self.x, kernel)
@@ -82,11 +101,49 @@ class SparseBatch:
         self.by_column = partition.by_column(step)
         self.n_features = n_features
         self.split = split
+        self.scale = None
+
+    def augmented(self, seed, dropout, noise):
+        """The batch with input dropout and noise on its stored values (see
+        :meth:`DenseBatch.augmented`). A non-zero's draws come from its place
+        in the batch and its column, so the row-order halves and the
+        column-order entries drop and change the same ones. Dropout's scale
+        multiplies the product and the gradient, so multi-hot values stay 1."""
+        first_half = self.halves[0][0]
+
+        def change(places, columns, values, batch_places):
+            if dropout is not None:
+                keep = uniform_of_pairs(seed, batch_places, columns) >= dropout
+                places, columns, batch_places = (tf.boolean_mask(a, keep)
+                                                 for a in (places, columns, batch_places))  # fmt: skip
+                values = None if values is None else tf.boolean_mask(values, keep)
+            if noise is not None:
+                draws = _normal(uniform_of_pairs(seed + [0, 1], batch_places, columns),
+                                uniform_of_pairs(seed + [0, 2], batch_places, columns))  # fmt: skip
+                # The values before dropout's scale, which multiplies them all.
+                scaled = noise * (1.0 - dropout) if dropout is not None else noise
+                values = (1.0 if values is None else values) + draws * scaled
+            return places, columns, values
+
+        self.halves = [
+            (n_rows, change(*entries, entries[0] + tf.cast(offset, tf.int32)))
+            for (n_rows, entries), offset in zip(self.halves, (0, first_half))
+        ]
+        self.by_column = change(*self.by_column, self.by_column[0])
+        if dropout is not None:
+            self.scale = 1.0 / (1.0 - dropout)
+        return self
+
+    def _scaled(self, x):
+        return x if self.scale is None else x * self.scale
 
     def product(self, kernel):
-        return _halves_product(kernel, self.halves)
+        return self._scaled(_halves_product(kernel, self.halves))
 
     def kernel_gradient(self, output_gradient):
+        return [self._scaled(part) for part in self._kernel_gradient(output_gradient)]
+
+    def _kernel_gradient(self, output_gradient):
         """``x.T @ output_gradient`` as its rows before and after ``split``."""
         places, columns, values = self.by_column
         split, n_features = (tf.cast(n, tf.int32) for n in (self.split, self.n_features))

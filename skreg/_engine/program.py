@@ -1,20 +1,17 @@
 """The tower program: some more epochs of a group of towers from a state,
 traced once per :class:`~skreg._engine.structure.TowerStructure`."""
 
+import functools
+
 from .._batching import STEPS_PER_PARTITION, PartitionedBatches
 from .._tensorflow import keras, tf
-from .._training import per_sample_loss
 from . import batches
 from .batches import DenseBatch, SparseBatch, SparseHeldOut
+from .losses import per_sample_accuracy, per_sample_loss
 from .structure import optimizer_slots, trainable_positions, weight_layout
-from .updates import fused_penalised_update, penalised_update, per_tower, uniform_per_tower
+from .updates import first_kernel_update, penalised_update, per_tower, uniform_per_tower
 
 __all__ = ["make_program"]
-
-
-# Keras' BatchNormalization defaults, which build_mlp uses.
-_BATCH_NORM_MOMENTUM = 0.99
-_BATCH_NORM_EPSILON = 1e-3
 
 
 def _forward(structure, layout, weights, first_product, numbers, *, member=None, seed=None):
@@ -44,12 +41,15 @@ def _forward(structure, layout, weights, first_product, numbers, *, member=None,
                 )
                 for name, batch_value in (("mean", mean), ("variance", variance)):
                     position = at[name, i]
-                    moving[position] = weights[position] * _BATCH_NORM_MOMENTUM + batch_value * (
-                        1.0 - _BATCH_NORM_MOMENTUM
+                    momentum = structure.batch_norm_momentum
+                    moving[position] = weights[position] * momentum + batch_value * (
+                        1.0 - momentum
                     )
             else:
                 mean, variance = weights[at["mean", i]], weights[at["variance", i]]
-            h = tf.nn.batch_normalization(h, mean, variance, beta, gamma, _BATCH_NORM_EPSILON)
+            h = tf.nn.batch_normalization(
+                h, mean, variance, beta, gamma, structure.batch_norm_epsilon
+            )
         else:
             h = h + weights[at["bias", i]]
         h = keras.activations.get(structure.activation)(h)
@@ -70,6 +70,26 @@ def _losses(structure, outputs, y):
     return tf.reshape(losses, [n_towers, n_rows])
 
 
+def _penalties(structure, layout, weights, numbers):
+    """[K]: each tower's L1/L2 penalty on its hidden kernels (Keras adds it
+    to the loss it reports, validation loss included)."""
+    n_towers = tf.shape(numbers["l2"])[0]
+    total = tf.zeros([n_towers])
+    for p, (kind, layer) in enumerate(layout):
+        if kind != "kernel":
+            continue
+        for name, on, term in (("l1", structure.with_l1, tf.abs),
+                               ("l2", structure.with_l2, tf.square)):  # fmt: skip
+            if on:
+                if layer == 0:  # [n_features, K * units]
+                    sums = tf.reduce_sum(tf.reshape(tf.reduce_sum(term(weights[p]), axis=0),
+                                                    [n_towers, -1]), axis=1)  # fmt: skip
+                else:
+                    sums = tf.reduce_sum(term(weights[p]), axis=[1, 2])
+                total += numbers[name] * sums
+    return total
+
+
 def _signature(structure, n_weights):
     data = (
         (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
@@ -85,6 +105,7 @@ def _signature(structure, n_weights):
     numbers = {name: vector for name in ("l1", "l2", "dropout", "learning_rate")}
     numbers["optimizer"] = tf.TensorSpec([3], tf.float32)
     numbers["key"] = tf.TensorSpec([None], tf.int64)
+    numbers["input_dropout"] = numbers["input_noise"] = tf.TensorSpec([], tf.float32)
     index = tf.TensorSpec([None], tf.int64)
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
     # row splits, tower splits), the state (weights, optimizer slots shaped as
@@ -128,7 +149,15 @@ def make_program(structure):
                 return held_out.product(kernel, begin, end)
             return tf.matmul(tf.gather(data[0], evaluation[0][begin:end]), kernel)
 
-        def train_step(batch, step, iteration, weights, slots, loss_sum):
+        def train_step(batch, step, iteration, weights, slots, loss_sum, correct_sum):
+            seed = tf.stack([dropout_seed, iteration * 1024])
+            if structure.with_input_dropout or structure.with_input_noise:
+                # The towers share the batch, so they share its changes.
+                batch = batch.augmented(
+                    seed + [0, 1021],
+                    numbers["input_dropout"] if structure.with_input_dropout else None,
+                    numbers["input_noise"] if structure.with_input_noise else None,
+                )  # fmt: skip
             y_batch = tf.gather(y, batch.rows)
             w_batch = tf.gather(row_weight, batch.rows, axis=1)
             m_batch = tf.gather(member, batch.rows, axis=1)
@@ -140,7 +169,7 @@ def make_program(structure):
                 tape.watch(watched)
                 outputs, moving = _forward(
                     structure, layout, weights, first_product, numbers, member=m_batch,
-                    seed=tf.stack([dropout_seed, iteration * 1024]),
+                    seed=seed,
                 )  # fmt: skip
                 # Keras' "sum_over_batch_size", each tower over its own rows.
                 count = tf.reduce_sum(m_batch, axis=1)
@@ -162,8 +191,8 @@ def make_program(structure):
                     for name, on in (("l1", structure.with_l1), ("l2", structure.with_l2))
                 )  # fmt: skip
                 update = (
-                    fused_penalised_update
-                    if p == 0 and structure.fused_update
+                    functools.partial(first_kernel_update, structure.fused_update)
+                    if p == 0
                     else penalised_update
                 )
                 new_weights[p], new_slots[j * n_slots : (j + 1) * n_slots], sums = update(
@@ -176,8 +205,12 @@ def make_program(structure):
                     tower_losses += sums
             for p, value in moving.items():
                 new_weights[p] = value
+            if structure.classifies:
+                # Keras' compiled accuracy: training outputs, rows not weighted.
+                hits = per_sample_accuracy(structure.loss, outputs, y_batch)
+                correct_sum += tf.reduce_sum(hits * m_batch, axis=1)
             return (step + 1, iteration + 1, new_weights, new_slots,
-                    loss_sum + tower_losses * count)  # fmt: skip
+                    loss_sum + tower_losses * count, correct_sum)  # fmt: skip
 
         def evaluate(weights):
             """Each block's towers on the block's rows (a fold's held-out rows),
@@ -210,12 +243,14 @@ def make_program(structure):
                 lambda block, _: block < tf.shape(tower_splits, out_type=tf.int64)[0] - 1,
                 block_body,
                 (tf.constant(0, tf.int64),
-                 tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)),
+                 # Flat blocks of any size, and none at all (a fit without validation).
+                 tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
+                                element_shape=tf.TensorShape([None]))),
                 parallel_iterations=1,
             )  # fmt: skip
             return outputs.concat()
 
-        def epoch_body(epoch, iteration, weights, slots, losses, outputs):
+        def epoch_body(epoch, iteration, weights, slots, logs, outputs):
             # The order of a separate fit on the training rows alone.
             shuffled = tf.random.stateless_uniform([n_train], tf.stack([shuffle_seed, epoch]))
             order = tf.gather(train_rows, tf.argsort(shuffled))
@@ -226,7 +261,7 @@ def make_program(structure):
                     tf.fill([n_rows], never), order[:, None], tf.range(n_train)
                 )
 
-            def part_body(first_step, iteration, weights, slots, loss_sum):
+            def part_body(first_step, iteration, weights, slots, loss_sum, correct_sum):
                 """The steps from first_step on whose batches one partition places."""
                 if structure.sparse:
                     partition = sparse_batches.partition(position, batch_size, first_step,
@@ -242,33 +277,49 @@ def make_program(structure):
                         end = tf.minimum((step + 1) * batch_size, n_train)
                         return DenseBatch(data[0], order[step * batch_size : end])
 
-                _, iteration, weights, slots, loss_sum = tf.while_loop(
+                _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
                     lambda step, *_: step < tf.minimum(first_step + steps_per_part, n_steps),
                     lambda step, *loop: train_step(batch(step), step, *loop),
-                    (first_step, iteration, weights, slots, loss_sum),
+                    (first_step, iteration, weights, slots, loss_sum, correct_sum),
                     parallel_iterations=1,
                 )  # fmt: skip
-                return first_step + steps_per_part, iteration, weights, slots, loss_sum
+                return (first_step + steps_per_part, iteration, weights, slots, loss_sum,
+                        correct_sum)  # fmt: skip
 
-            _, iteration, weights, slots, loss_sum = tf.while_loop(
+            zeros = tf.zeros([n_towers])
+            _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
                 lambda first_step, *_: first_step < n_steps, part_body,
-                (tf.constant(0, tf.int64), iteration, weights, slots, tf.zeros([n_towers])),
+                (tf.constant(0, tf.int64), iteration, weights, slots, zeros, zeros),
                 parallel_iterations=1,
             )  # fmt: skip
             # Keras' epoch loss: the batch losses weighted by their sizes.
-            loss = tf.math.divide_no_nan(loss_sum, tf.reduce_sum(member, axis=1))
+            n_trained = tf.reduce_sum(member, axis=1)
             at = tf.cast(epoch - first_epoch, tf.int32)
-            return (epoch + 1, iteration, weights, slots, losses.write(at, loss),
+            logs = {
+                "loss": logs["loss"].write(at, tf.math.divide_no_nan(loss_sum, n_trained)),
+                "accuracy": logs["accuracy"].write(
+                    at, tf.math.divide_no_nan(correct_sum, n_trained)
+                ),
+                "penalty": logs["penalty"].write(
+                    at, _penalties(structure, layout, weights, numbers)
+                ),
+            }
+            return (epoch + 1, iteration, weights, slots, logs,
                     outputs.write(at, evaluate(weights)))  # fmt: skip
 
-        epoch, iteration, weights, slots, losses, outputs = tf.while_loop(
+        epoch, iteration, weights, slots, logs, outputs = tf.while_loop(
             lambda epoch, *_: epoch < end_epoch, epoch_body,
             (first_epoch, counters[1], weights, slots,
-             tf.TensorArray(tf.float32, size=0, dynamic_size=True),
-             tf.TensorArray(tf.float32, size=0, dynamic_size=True)),
+             {name: tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+              for name in ("loss", "accuracy", "penalty")},
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
+                            element_shape=tf.TensorShape([None]))),
             parallel_iterations=1,
         )  # fmt: skip
-        return weights, slots, tf.stack([epoch, iteration]), losses.stack(), outputs.stack()
+        # Per epoch and tower: the training loss (penalty included), accuracy
+        # (classifiers) and the penalty after the epoch.
+        logs = {name: log.stack() for name, log in logs.items()}
+        return weights, slots, tf.stack([epoch, iteration]), logs, outputs.stack()
 
     return tf.function(
         program, input_signature=_signature(structure, len(layout)), autograph=False

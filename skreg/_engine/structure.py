@@ -20,10 +20,16 @@ class TowerStructure:
     """
 
     def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
-                 binary, fused_update, with_l1, with_l2, with_dropout):  # fmt: skip
+                 binary, fused_update, with_l1, with_l2, with_dropout,
+                 with_input_dropout=False, with_input_noise=False,
+                 batch_norm_momentum=0.99, batch_norm_epsilon=1e-3):  # fmt: skip
         self.n_hidden = n_hidden
         self.activation = activation
         self.batch_norm = batch_norm
+        # Keras' BatchNormalization defaults, which build_mlp uses; a fit
+        # reads them from its model's layers.
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.batch_norm_epsilon = float(batch_norm_epsilon)
         self.loss = loss
         self.optimizer = optimizer
         self.sparse = sparse
@@ -32,6 +38,14 @@ class TowerStructure:
         self.with_l1 = with_l1
         self.with_l2 = with_l2
         self.with_dropout = with_dropout
+        # Input dropout and noise (InputAugmentation), one rate for the group.
+        self.with_input_dropout = with_input_dropout
+        self.with_input_noise = with_input_noise
+
+    @property
+    def classifies(self):
+        """Whether the loss is a classifier's (the program then counts accuracy)."""
+        return self.loss[0] in ("binary", "categorical")
 
     @property
     def key(self):
@@ -126,10 +140,12 @@ def trainable_positions(structure):
     return [p for p, (kind, _) in enumerate(layout) if kind not in ("mean", "variance")]
 
 
-def fuses_update(n_features, n_columns):
-    """Whether the first kernel's update is compiled by XLA (large kernels)."""
-    return n_features * n_columns >= _FUSED_UPDATE_MIN_SIZE
-
-
-# Kernels from this size on are updated by XLA (see updates.fused_penalised_update).
-_FUSED_UPDATE_MIN_SIZE = 2**18
+def fuses_update(n_features, units):
+    """Whether the program of networks whose first kernel is ``n_features x
+    units`` holds the fused (XLA) update of that kernel, which a group of
+    them runs when its kernel is large (see
+    :func:`~skreg._engine.updates.first_kernel_update`): text-sized inputs,
+    not small tables. Decided per network, not per group, so that a search's
+    towers and its refit (or a plain fit of the same network) share one
+    traced program."""
+    return n_features * units >= 2**14

@@ -6,11 +6,17 @@ import functools
 import numpy as np
 
 from .._tensorflow import tf
-from .._training import cached_program, label_tensor
+from .cache import cached_program
 from .program import make_program
 from .structure import optimizer_slots, trainable_positions
 
-__all__ = ["TowerEpochs", "TowerState", "TowerTrainer"]
+__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "label_tensor"]
+
+
+def label_tensor(y):
+    """Labels or targets as the program takes them: float32 [rows, columns]."""
+    y = np.asarray(y, dtype=np.float32)
+    return tf.constant(y.reshape(len(y), -1))
 
 
 class TowerState:
@@ -65,14 +71,18 @@ class TowerState:
 
 
 class TowerEpochs:
-    """Epochs of a group of towers: the ``state`` after them, the training
-    ``losses`` [epochs, K], and ``outputs``: per evaluation block, its
-    towers' outputs on its rows after each epoch [epochs, rows, towers, n_outputs]."""
+    """Epochs of a group of towers: the ``state`` after them; per epoch and
+    tower [epochs, K] the training ``losses`` (penalties included),
+    ``accuracies`` (classifiers; else 0) and ``penalties`` after the epoch;
+    and ``outputs``: per evaluation block, its towers' outputs on its rows
+    after each epoch [epochs, rows, towers, n_outputs]."""
 
-    def __init__(self, state, losses, outputs):
+    def __init__(self, state, losses, outputs, *, accuracies=None, penalties=None):
         self.state = state
         self.losses = losses
         self.outputs = outputs
+        self.accuracies = accuracies
+        self.penalties = penalties
 
 
 class TowerTrainer:
@@ -99,7 +109,9 @@ class TowerTrainer:
     numbers : dict
         ``l1``, ``l2``, ``dropout``, ``learning_rate``: [K] each;
         ``optimizer``: the optimizer's three other numbers; ``key``: [K]
-        integers, each tower's own stream of dropout masks.
+        integers, each tower's own stream of dropout masks;
+        ``input_dropout``, ``input_noise`` (optional, default 0): the
+        group's input augmentation.
     batch_size : int
     seeds : pair of int
         Seeds of the batch order and of the dropout masks.
@@ -111,9 +123,9 @@ class TowerTrainer:
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
                  batch_size, seeds, train_rows=None):  # fmt: skip
         self._program = cached_program(structure.key, functools.partial(make_program, structure))
-        rows = np.concatenate([block_rows for block_rows, _, _ in blocks])
+        rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
         row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
-        tower_splits = [blocks[0][1]] + [end for _, _, end in blocks]
+        tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
         self._inputs = (
             data,
             label_tensor(y),
@@ -121,8 +133,8 @@ class TowerTrainer:
             tf.constant(member, tf.float32),
             tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits)),
         )
-        self._numbers = {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
-                         for name, values in numbers.items()}  # fmt: skip
+        # Run-time numbers: a caller may change them between calls.
+        self.numbers = {"input_dropout": 0.0, "input_noise": 0.0, **numbers}
         self._blocks = blocks
         self._train_rows = tf.constant(np.arange(len(y)) if train_rows is None else train_rows,
                                        tf.int64)  # fmt: skip
@@ -131,9 +143,11 @@ class TowerTrainer:
 
     def train(self, epochs):
         """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
-        weights, slots, counters, losses, outputs = self._program(
+        weights, slots, counters, logs, outputs = self._program(
             *self._inputs, self.state.weights, self.state.slots,
-            tf.constant([self.state.epoch, self.state.iteration], tf.int64), self._numbers,
+            tf.constant([self.state.epoch, self.state.iteration], tf.int64),
+            {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
+             for name, values in self.numbers.items()},
             self._train_rows, tf.constant([epochs, *self._settings], tf.int64),
         )  # fmt: skip
         epoch, iteration = (int(n) for n in counters.numpy())
@@ -146,4 +160,6 @@ class TowerTrainer:
             by_block.append(outputs[:, offset : offset + size].reshape(
                 epochs, len(block_rows), end - first, n_outputs))  # fmt: skip
             offset += size
-        return TowerEpochs(self.state, losses.numpy(), by_block)
+        return TowerEpochs(self.state, logs["loss"].numpy(), by_block,
+                           accuracies=logs["accuracy"].numpy(),
+                           penalties=logs["penalty"].numpy())  # fmt: skip

@@ -4,8 +4,9 @@ random draws for dropout."""
 
 from .._tensorflow import tf
 
-__all__ = ["fused_penalised_update", "optimizer_update", "penalised_update", "per_tower",
-           "uniform_per_tower"]
+__all__ = ["FUSED_UPDATE_MIN_SIZE", "first_kernel_update", "fused_penalised_update",
+           "optimizer_update", "penalised_update", "per_tower",
+           "uniform_of_pairs", "uniform_per_tower"]
 
 
 def per_tower(vector, kind, layer, weight):
@@ -40,8 +41,33 @@ def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iterati
 # The same, as one XLA-compiled loop over the weight: for a large first
 # kernel (IMDB, 15 towers: 10,000 x 240) the ~12 elementwise passes of
 # plain ops cost 20 ms a step, the fused loop 8-10 ms. It is compiled once
-# per kernel shape in the process (~0.3 s), so small kernels use plain ops.
+# per kernel shape in the process (0.3-0.7 s), so smaller kernels (one
+# network's, IMDB's 10,000 x 16 included) use plain ops.
 fused_penalised_update = tf.function(penalised_update, jit_compile=True)
+
+# First kernels from this size on are updated by the fused loop.
+FUSED_UPDATE_MIN_SIZE = 2**18
+
+
+def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, hyper,
+                        iteration):  # fmt: skip
+    """:func:`penalised_update` of the first kernel, by the fused loop when
+    ``may_fuse`` (the structure's) and the kernel, whose width depends on the
+    group's size, is large: a run-time choice, so that a search's large
+    group and its one-network refit share a program and only large kernels
+    are compiled."""
+    arguments = (kind, weight, slots, gradient, rate, l1, l2, hyper, iteration)
+    if not may_fuse:
+        return penalised_update(*arguments)
+    with_sums = l1 is not None or l2 is not None
+
+    def by(update):
+        weight, slots, sums = update(*arguments)
+        return (weight, slots, sums) if with_sums else (weight, slots)
+
+    large = tf.size(weight, out_type=tf.int64) >= FUSED_UPDATE_MIN_SIZE
+    result = tf.cond(large, lambda: by(fused_penalised_update), lambda: by(penalised_update))
+    return result if with_sums else (*result, None)
 
 
 def optimizer_update(kind, weight, slots, gradient, learning_rate, hyper, iteration):
@@ -77,6 +103,30 @@ def _mix(x):
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, sixteen))
 
 
+def _unit_interval(bits):
+    # The top 24 bits: exact in float32.
+    return tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32) * (
+        1.0 / 2**24
+    )
+
+
+def _seed_hash(seed):
+    seed = tf.cast(seed, tf.uint32)
+    return _mix(seed[0] * tf.constant(0x3C6EF35F, tf.uint32) + seed[1])
+
+
+def uniform_of_pairs(seed, first, second):
+    """Uniform draws in [0, 1), one per pair (``first[i]``, ``second[i]``) of
+    integers: the same pair gives the same draw wherever it comes in a list,
+    so that a sparse batch's non-zeros get the same draw in row order and in
+    column order (input dropout)."""
+    first, second = tf.cast(first, tf.uint32), tf.cast(second, tf.uint32)
+    xor = tf.bitwise.bitwise_xor
+    bits = _mix(xor(_mix(xor(_seed_hash(seed), first)) * tf.constant(0x27D4EB2F, tf.uint32),
+                    second))  # fmt: skip
+    return _unit_interval(bits)
+
+
 def uniform_per_tower(shape, seed, keys):
     """[K, rows, units] uniform draws in [0, 1), each tower's from its own
     ``keys[k]``: a tower's dropout masks do not depend on the towers that
@@ -85,12 +135,7 @@ def uniform_per_tower(shape, seed, keys):
     elementwise ops for all towers, where a random op per tower would cost
     K ops a layer and step (measured 1.4x the time of a breast_cancer search
     with dropout)."""
-    seed, keys = tf.cast(seed, tf.uint32), tf.cast(keys, tf.uint32)
-    step = _mix(seed[0] * tf.constant(0x3C6EF35F, tf.uint32) + seed[1])
-    towers = _mix(keys * tf.constant(0x27D4EB2F, tf.uint32) + step)
+    keys = tf.cast(keys, tf.uint32)
+    towers = _mix(keys * tf.constant(0x27D4EB2F, tf.uint32) + _seed_hash(seed))
     cells = tf.cast(tf.reshape(tf.range(shape[0] * shape[1]), shape), tf.uint32)
-    bits = _mix(tf.bitwise.bitwise_xor(towers[:, None, None], cells[None]))
-    # The top 24 bits: exact in float32.
-    return tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32) * (
-        1.0 / 2**24
-    )
+    return _unit_interval(_mix(tf.bitwise.bitwise_xor(towers[:, None, None], cells[None])))

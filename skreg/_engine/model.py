@@ -1,0 +1,242 @@
+"""A Keras model from :func:`skreg.build_mlp` as the program trains it: one
+tower (K = 1). The planner reads the structure and the numbers from the
+model's layers, its optimizer and its compiled loss (the one source of
+truth), or says why the program does not cover the model; the model's
+variables and optimizer slots go into a :class:`TowerState` and the trained
+state goes back into them, so ``model_`` stays a Keras model trained in place."""
+
+import scipy.sparse as sp
+
+from .._optimizers import FusedAdam, FusedRMSprop
+from .._tensorflow import keras, tf
+from ..network import InputAugmentation
+from .losses import loss_kind
+from .structure import TowerStructure, fuses_update, is_binary, trainable_positions
+from .trainer import TowerState
+
+__all__ = ["ModelPlan", "NotOnProgram", "optimizer_kind", "plan_model"]
+
+
+class NotOnProgram(Exception):
+    """The program does not train this model (the message says why); Keras' fit does."""
+
+
+def optimizer_kind(optimizer):
+    """(kind, [learning rate and three numbers]) of an optimizer the program
+    updates with Keras' formulas, or None."""
+    if any(
+        getattr(optimizer, name, None)
+        for name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
+                     "loss_scale_factor", "gradient_accumulation_steps")
+    ) or isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    learning_rate = float(optimizer.learning_rate.numpy())
+    if type(optimizer) is FusedRMSprop and not optimizer.centered:
+        return ("rmsprop", optimizer.momentum > 0), [
+            learning_rate, optimizer.rho, optimizer.momentum, optimizer.epsilon]  # fmt: skip
+    if type(optimizer) is FusedAdam and not optimizer.amsgrad:
+        return ("adam",), [learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon]
+    if type(optimizer) is keras.optimizers.SGD:
+        momentum = optimizer.momentum > 0
+        return ("sgd", momentum, momentum and bool(optimizer.nesterov)), [
+            learning_rate, optimizer.momentum, 0.0, 0.0]  # fmt: skip
+    return None
+
+
+def _optimizer_slots(optimizer, kind, variables):
+    """The optimizer's slot variables of ``variables``, in the program's order
+    (:func:`~skreg._engine.structure.optimizer_slots` per variable)."""
+    slots = []
+    for variable in variables:
+        i = optimizer._get_variable_index(variable)
+        if kind[0] == "rmsprop":
+            slots += [optimizer._velocities[i]] + ([optimizer._momentums[i]] if kind[1] else [])
+        elif kind[0] == "adam":
+            slots += [optimizer._momentums[i], optimizer._velocities[i]]
+        elif kind[1]:
+            slots.append(optimizer.momentums[i])
+    return slots
+
+
+def _penalty_factors(regularizer):
+    if regularizer is None:
+        return 0.0, 0.0
+    if type(regularizer) not in (keras.regularizers.L1, keras.regularizers.L2,
+                                 keras.regularizers.L1L2):  # fmt: skip
+        raise NotOnProgram(f"a kernel regularizer of type {type(regularizer).__name__}")
+    config = regularizer.get_config()
+    return float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+
+
+def _check_plain(layer, *names):
+    extras = [name for name in names if getattr(layer, name, None) is not None]
+    if extras:
+        raise NotOnProgram(f"layer {layer.name!r} has {', '.join(extras)}")
+
+
+def _check_dense(layer, *, output):
+    if type(layer).__name__ not in ("Dense", "SparseInputDense"):
+        raise NotOnProgram(f"layer {layer.name!r} ({type(layer).__name__}) is not a Dense layer")
+    if layer.activation is not keras.activations.linear:
+        raise NotOnProgram(f"layer {layer.name!r} has an activation of its own")
+    if getattr(layer, "lora_enabled", False) or layer.dtype_policy.name != "float32":
+        raise NotOnProgram(f"layer {layer.name!r} is not a plain float32 Dense layer")
+    _check_plain(layer, "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                 "bias_constraint", *(["kernel_regularizer"] if output else []))  # fmt: skip
+
+
+def _read_layers(model):
+    """Per hidden layer its layers, the output layer, what all hidden layers
+    share (activation, penalties, dropout, batch norm's constants), and the
+    input augmentation layer (or None)."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    augmentation = None
+    if layers and isinstance(layers[0], InputAugmentation):
+        augmentation = layers.pop(0)
+        if augmentation._image_layers:
+            raise NotOnProgram("image transforms")
+    output, hidden, group = layers[-1] if layers else None, [], None
+    for layer in layers[:-1]:
+        if isinstance(layer, keras.layers.Dense):
+            group = {"dense": layer}
+            hidden.append(group)
+        elif group is None:
+            raise NotOnProgram(f"layer {layer.name!r} comes before the first Dense layer")
+        elif isinstance(layer, keras.layers.BatchNormalization) and set(group) == {"dense"}:
+            group["batch_norm"] = layer
+        elif isinstance(layer, keras.layers.Activation) and "activation" not in group:
+            group["activation"] = layer
+        elif isinstance(layer, keras.layers.Dropout) and set(group) >= {"activation"}:
+            group["dropout"] = layer
+        else:
+            raise NotOnProgram(f"layer {layer.name!r} ({type(layer).__name__}) is not "
+                               "in build_mlp's order")  # fmt: skip
+    if not hidden or not isinstance(output, keras.layers.Dense):
+        raise NotOnProgram("the network is not hidden Dense layers and a Dense output")
+    _check_dense(output, output=True)
+    if not output.use_bias:
+        raise NotOnProgram("the output layer has no bias")
+    shared = set()
+    for group in hidden:
+        dense, batch_norm = group["dense"], group.get("batch_norm")
+        _check_dense(dense, output=False)
+        if "activation" not in group:
+            raise NotOnProgram(f"layer {dense.name!r} is not followed by an Activation")
+        activation = keras.activations.serialize(group["activation"].activation)
+        if not isinstance(activation, str):
+            raise NotOnProgram("a custom activation")
+        if dense.use_bias == (batch_norm is not None):
+            raise NotOnProgram(f"layer {dense.name!r}: a bias with batch norm, or neither")
+        dropout = group.get("dropout")
+        if dropout is not None and dropout.noise_shape is not None:
+            raise NotOnProgram(f"layer {dropout.name!r} has a noise_shape")
+        if batch_norm is not None:
+            if (batch_norm.axis not in (-1, 1, [-1], [1]) or not batch_norm.center
+                    or not batch_norm.scale or getattr(batch_norm, "synchronized", False)):
+                raise NotOnProgram(f"layer {batch_norm.name!r} is not a plain batch norm")
+            _check_plain(batch_norm, "beta_regularizer", "gamma_regularizer",
+                         "beta_constraint", "gamma_constraint")  # fmt: skip
+        shared.add((
+            activation,
+            _penalty_factors(dense.kernel_regularizer),
+            0.0 if dropout is None else float(dropout.rate),
+            None if batch_norm is None else (float(batch_norm.momentum),
+                                             float(batch_norm.epsilon)),
+        ))  # fmt: skip
+    if len(shared) > 1:
+        raise NotOnProgram("hidden layers with different activations, penalties, dropout "
+                           "or batch norm")  # fmt: skip
+    return hidden, output, shared.pop(), augmentation
+
+
+class ModelPlan:
+    """How the program trains a Keras model: its ``structure`` (the cache
+    key), its ``numbers`` (penalties, dropout, learning rate, optimizer), and
+    its variables and slot variables in the program's order."""
+
+    def __init__(self, model, structure, numbers, variables, slots):
+        self.model = model
+        self.structure = structure
+        self.numbers = numbers
+        self.variables = variables
+        self.slots = slots
+
+    def learning_rate(self):
+        """The optimizer's learning rate now (a callback may change it)."""
+        return float(self.model.optimizer.learning_rate.numpy())
+
+    def state(self, *, epoch=0):
+        """The model's weights and optimizer state as a one-tower
+        :class:`TowerState` at ``epoch`` (of this fit: its batch order)."""
+        # The first kernel keeps its shape ([n_features, units] is K = 1 side
+        # by side); the others gain a leading tower axis, vectors also a row axis.
+        weights = [
+            tf.convert_to_tensor(v.value) if i == 0 else tf.reshape(v.value, [1, -1, v.shape[-1]])
+            for i, v in enumerate(self.variables)
+        ]
+        positions = trainable_positions(self.structure)
+        per_weight = len(self.slots) // max(len(positions), 1)
+        slots = [tf.reshape(s.value, weights[positions[j // per_weight]].shape)
+                 for j, s in enumerate(self.slots)]  # fmt: skip
+        # Steps go on where the optimizer is (Adam's bias correction, dropout masks).
+        iteration = int(self.model.optimizer.iterations.numpy())
+        return TowerState(weights, slots, epoch=epoch, iteration=iteration)
+
+    def write(self, state, *, weights=None):
+        """Put ``state`` (with ``weights`` instead of its own, if given) into the model."""
+        for variable, value in zip(self.variables, weights or state.weights):
+            variable.assign(tf.reshape(value, variable.shape))
+        for variable, value in zip(self.slots, state.slots):
+            variable.assign(tf.reshape(value, variable.shape))
+        self.model.optimizer.iterations.assign(state.iteration)
+
+
+def plan_model(model, X, *, like=None):
+    """The :class:`ModelPlan` of a compiled build_mlp ``model`` for training
+    data ``X`` (with any validation rows it will score); raises
+    :class:`NotOnProgram` naming what the program does not do. ``like``: the
+    structure of a program to share (a CV search's, for its refit), whose
+    dropout draws this fit then makes too, at its own rate."""
+    if model.optimizer is None or not model.built:
+        raise NotOnProgram("the model is not compiled and built")
+    loss = loss_kind(model.loss)
+    if loss is None:
+        raise NotOnProgram(f"the loss {model.loss!r}")
+    recognised = optimizer_kind(model.optimizer)
+    if recognised is None:
+        raise NotOnProgram(f"the optimizer {type(model.optimizer).__name__} with its options")
+    kind, hyper = recognised
+    hidden, output, (activation, (l1, l2), dropout, batch_norm), augmentation = _read_layers(
+        model
+    )
+    input_dropout, input_noise = (
+        (0.0, 0.0) if augmentation is None else (augmentation.dropout, augmentation.noise)
+    )
+    variables = []
+    for group in hidden:
+        variables.append(group["dense"].kernel)
+        if batch_norm is None:
+            variables.append(group["dense"].bias)
+        else:
+            layer = group["batch_norm"]
+            variables += [layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance]
+    variables += [output.kernel, output.bias]
+    structure = TowerStructure(
+        n_hidden=len(hidden), activation=activation, batch_norm=batch_norm is not None,
+        loss=loss, optimizer=kind, sparse=sp.issparse(X), binary=is_binary(X),
+        fused_update=fuses_update(X.shape[1], int(variables[0].shape[1])),
+        # Penalties are in every fit's program (at 0 they cost little), so
+        # that fits that differ in them share one. Dropout's draws cost ~10%
+        # of a small network's step: only fits with dropout make them.
+        with_l1=True, with_l2=True,
+        with_dropout=dropout > 0 or bool(like is not None and like.with_dropout),
+        with_input_dropout=input_dropout > 0, with_input_noise=input_noise > 0,
+        **({} if batch_norm is None else dict(batch_norm_momentum=batch_norm[0],
+                                              batch_norm_epsilon=batch_norm[1])),
+    )  # fmt: skip
+    numbers = {"l1": [l1], "l2": [l2], "dropout": [dropout], "learning_rate": [hyper[0]],
+               "optimizer": hyper[1:], "key": [0], "input_dropout": input_dropout,
+               "input_noise": input_noise}  # fmt: skip
+    trained = [variables[p] for p in trainable_positions(structure)]
+    slots = _optimizer_slots(model.optimizer, kind, trained)
+    return ModelPlan(model, structure, numbers, variables, slots)

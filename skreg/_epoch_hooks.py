@@ -1,0 +1,54 @@
+"""Progress lines and Keras callbacks around the epochs of a fit on the
+traced program (:class:`skreg._engine.fit.EpochHooks`): Python runs between
+epochs, the epochs themselves stay in the program."""
+
+import sys
+import time
+
+from ._engine.fit import EpochHooks
+from ._tensorflow import keras
+
+__all__ = ["KerasEpochHooks"]
+
+
+class KerasEpochHooks(EpochHooks):
+    """Keras callbacks (``on_train_begin/end``, ``on_epoch_begin/end`` with
+    Keras' logs; ``model.stop_training`` stops after the epoch) and, with
+    ``verbose > 0``, a line per epoch as Keras' ``verbose=2`` prints it.
+    Batch-level hooks are not called: a batch runs inside the program."""
+
+    per_epoch = True
+
+    def __init__(self, callbacks, *, verbose, epochs, steps, stream=None):
+        self.callbacks = list(callbacks)
+        self.verbose = verbose
+        self.epochs = epochs
+        self.steps = steps
+        self.stream = stream
+        self._started = None
+        self._callback_list = None
+
+    def train_begin(self, plan):
+        model = plan.model
+        model.stop_training = False
+        self._callback_list = keras.callbacks.CallbackList(
+            self.callbacks, add_history=False, add_progbar=False, model=model,
+            verbose=self.verbose, epochs=self.epochs, steps=self.steps,
+        )  # fmt: skip
+        self._callback_list.on_train_begin()
+
+    def epoch_begin(self, epoch, plan):
+        self._started = time.perf_counter()
+        self._callback_list.on_epoch_begin(epoch)
+
+    def epoch_end(self, epoch, logs, plan):
+        if self.verbose:
+            seconds = time.perf_counter() - self._started
+            numbers = " - ".join(f"{name}: {value:.4f}" for name, value in sorted(logs.items()))
+            print(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - {seconds:.2f}s - "
+                  f"{numbers}", file=self.stream or sys.stdout, flush=True)  # fmt: skip
+        self._callback_list.on_epoch_end(epoch, dict(logs))
+        return plan.model.stop_training
+
+    def train_end(self, logs, plan):
+        self._callback_list.on_train_end(dict(logs))
