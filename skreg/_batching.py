@@ -65,14 +65,18 @@ def sparse_row_gatherer(indptr, indices, data, n_features):
 
 def column_major(X, binary):
     """A CSR matrix's non-zeros in column order (by row within a column), as
-    :class:`PartitionedBatches` takes them: int32 rows and columns, and the
-    values (none if ``binary``: all are 1)."""
-    # scipy's conversion walks the rows in order: rows stay sorted in a column.
-    by_column = X.tocsc()
-    columns = np.repeat(np.arange(X.shape[1], dtype=np.int32), np.diff(by_column.indptr))
-    values = np.zeros(0, np.float32) if binary else by_column.data.astype(np.float32)
-    return (tf.constant(by_column.indices, tf.int32), tf.constant(columns),
-            tf.constant(values))  # fmt: skip
+    :class:`PartitionedBatches` takes them: int32 rows and columns, the
+    values (none if ``binary``: all are 1), and each one's place in row
+    order (input dropout draws there and reads the draws in column order)."""
+    # scipy's conversion walks the rows in order: rows stay sorted in a
+    # column. Converting the places in row order gives the permutation.
+    places = sp.csr_matrix(
+        (np.arange(X.nnz, dtype=np.int64), X.indices, X.indptr), shape=X.shape
+    ).tocsc()
+    columns = np.repeat(np.arange(X.shape[1], dtype=np.int32), np.diff(places.indptr))
+    values = np.zeros(0, np.float32) if binary else X.data[places.data].astype(np.float32)
+    return (tf.constant(places.indices, tf.int32), tf.constant(columns),
+            tf.constant(values), tf.constant(places.data, tf.int32))  # fmt: skip
 
 
 def gradient_split(X, batch_size):
@@ -111,8 +115,9 @@ class PartitionedBatches:
     ----------
     indptr, indices, values, n_features : tensors
         The CSR matrix, as :func:`csr_tensors` gives it.
-    column_rows, column_indices, column_values : tensors
-        Its non-zeros in column order, as :func:`column_major` gives them.
+    column_rows, column_indices, column_values, column_places : tensors
+        Its non-zeros in column order, and their places in row order, as
+        :func:`column_major` gives them.
     split : tensor
         :func:`gradient_split` of the matrix.
     binary : bool
@@ -120,7 +125,7 @@ class PartitionedBatches:
     """
 
     def __init__(self, indptr, indices, values, n_features, column_rows, column_indices,
-                 column_values, split, *, binary):  # fmt: skip
+                 column_values, column_places, split, *, binary):  # fmt: skip
         self.n_rows = tf.shape(indptr, out_type=tf.int64)[0] - 1
         self.n_features = n_features
         self.split = split
@@ -129,14 +134,36 @@ class PartitionedBatches:
         rows = tf.repeat(tf.range(tf.cast(self.n_rows, tf.int32)), indptr[1:] - indptr[:-1])
         self.by_row = (rows, tf.cast(indices, tf.int32), values)
         self.by_column = (column_rows, column_indices, column_values)
+        self.column_places = column_places
 
-    def partition(self, position, batch_size, first_step, n_ordered=None):
+    def augmentation(self, seed, dropout, noise):
+        """An epoch's input dropout and noise, drawn once for every non-zero
+        (each is in one batch an epoch), in row order and read in column
+        order, so both orders change the same ones: per order the kept
+        non-zeros (or None) and the values before dropout's scale (or None).
+        ``dropout``, ``noise``: tensors, or None when off."""
+        n_values = tf.shape(self.by_row[0])[0]
+        keep = values = None
+        if dropout is not None:
+            keep = tf.random.stateless_uniform([n_values], seed) >= dropout
+        if noise is not None:
+            # Dropout's scale 1 / (1 - dropout) multiplies the batch's
+            # product and gradient, so the noise is scaled down by as much.
+            scaled = noise if dropout is None else noise * (1.0 - dropout)
+            draws = tf.random.stateless_normal([n_values], seed + [0, 1]) * scaled
+            values = draws + (1.0 if self.binary else self.by_row[2])
+        in_column_order = [None if v is None else tf.gather(v, self.column_places)
+                           for v in (keep, values)]  # fmt: skip
+        return (keep, values), tuple(in_column_order)
+
+    def partition(self, position, batch_size, first_step, n_ordered=None, augmentation=None):
         """The batches of the steps ``first_step`` to ``first_step +
         STEPS_PER_PARTITION - 1`` of an epoch whose order puts row ``r`` at
         ``position[r]``; ``n_ordered`` (default: all) rows have places in
-        the order, the others a place past them that no batch reaches."""
+        the order, the others a place past them that no batch reaches;
+        ``augmentation``: the epoch's :meth:`augmentation`, or None."""
         n_ordered = self.n_rows if n_ordered is None else n_ordered
-        return _Partition(self, position, batch_size, first_step, n_ordered)
+        return _Partition(self, position, batch_size, first_step, n_ordered, augmentation)
 
 
 def _by_group(data, keys, n_groups):
@@ -153,7 +180,7 @@ def _group_starts(keys, n_groups):
 class _Partition:
     """One partition's batches; step ``s`` counts from its first step."""
 
-    def __init__(self, batches, position, batch_size, first_step, n_ordered):
+    def __init__(self, batches, position, batch_size, first_step, n_ordered, augmentation):
         n_steps = STEPS_PER_PARTITION
         step = position // batch_size
         start = step * batch_size
@@ -180,16 +207,21 @@ class _Partition:
         batch_place = place + second * first_half
         # Each non-zero's place and column (and value), by group.
         self.entries, self.entry_starts = [], []
-        for (rows, columns, values), group, row_place, n_groups in (
-            (batches.by_row, half_group, place, 2 * n_steps + 1),
-            (batches.by_column, step_group, batch_place, n_steps + 1),
+        changes = augmentation or ((None, None), (None, None))
+        for (rows, columns, values), group, row_place, n_groups, (keep, changed) in (
+            (batches.by_row, half_group, place, 2 * n_steps + 1, changes[0]),
+            (batches.by_column, step_group, batch_place, n_steps + 1, changes[1]),
         ):
             # One order after the other: each holds copies of the non-zeros'
             # numbers while it is partitioned.
             with tf.control_dependencies(self.entries[-1] if self.entries else []):
                 keys = tf.gather(tf.cast(group, tf.int32), rows)
                 data = [tf.gather(tf.cast(row_place, tf.int32), rows), columns]
-            if not batches.binary:
+            if keep is not None:  # dropped non-zeros go to the group left out
+                keys = tf.where(keep, keys, n_groups - 1)
+            if changed is not None:
+                data.append(changed)
+            elif not batches.binary:
                 data.append(values)
             self.entries.append([_by_group(a, keys, n_groups) for a in data])
             self.entry_starts.append(_group_starts(keys, n_groups))

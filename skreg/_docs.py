@@ -226,7 +226,9 @@ CV_NOTES_DOC = """
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):
     ``fit__``/``compile__`` options, optimizers other than RMSprop, Adam and
-    SGD, learning-rate schedules, image transforms, input dropout or noise.
+    SGD, learning-rate schedules, image transforms, input dropout or noise
+    that differ between candidates (a group's towers share their batches and
+    the batches' input changes).
     ``early_stopping`` is replaced by ``select_epochs``.
 """
 

@@ -50,8 +50,9 @@ class TowerSearch:
         if (
             base._routed_params("fit")
             or base._routed_params("compile")
-            or any(v["input_dropout"] or v["input_noise"] or v["image_shift"]
-                   or v["image_rotation"] or v["image_flip"] for v in values)
+            or any(v["image_shift"] or v["image_rotation"] or v["image_flip"] for v in values)
+            # A group's towers share their batches' input changes.
+            or len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1
         ):
             return None
         optimizer_class, config = base._resolve_optimizer()
@@ -79,6 +80,8 @@ class TowerSearch:
             # later fit or search of the same network) reuses this program.
             with_l1=True, with_l2=True,
             with_dropout=any(v["dropout"] > 0 for v in values),
+            with_input_dropout=values[0]["input_dropout"] > 0,
+            with_input_noise=values[0]["input_noise"] > 0,
         )
         return cls(search, base, template, candidates, hyper, structure)
 
@@ -165,6 +168,8 @@ class TowerSearch:
             # Each network's dropout masks from its own place in the search,
             # whatever group it trains in.
             "key": [c * results.scores.shape[1] + fold for c in candidates],
+            "input_dropout": values[0]["input_dropout"],
+            "input_noise": values[0]["input_noise"],
         }
         structure = TowerStructure(**self.structure)
         # One draw for every network, as a grid search with a fixed random_state

@@ -155,11 +155,11 @@ def test_the_programs_sparse_batch_drops_the_same_entries_in_both_orders(binary,
         X.data[:] = 1.0
     data = tower_data(X, 40, binary=binary)
     batches = PartitionedBatches(*data, binary=binary)
-    partition = batches.partition(tf.range(40, dtype=tf.int64), 40, tf.constant(0, tf.int64))
-    batch = SparseBatch(partition, 0, batches.n_features, batches.split).augmented(
-        tf.constant([5, 7], tf.int64), tf.constant(0.5),
-        None if noise is None else tf.constant(noise),
-    )
+    augmentation = batches.augmentation(tf.constant([5, 7], tf.int64), tf.constant(0.5),
+                                        None if noise is None else tf.constant(noise))  # fmt: skip
+    partition = batches.partition(tf.range(40, dtype=tf.int64), 40, tf.constant(0, tf.int64),
+                                  augmentation=augmentation)  # fmt: skip
+    batch = SparseBatch(partition, 0, batches.n_features, batches.split, scale=2.0)
     rows = batch.rows.numpy()
     # The changed batch as a dense matrix, from its row-order halves.
     x, offset, kept = np.zeros((len(rows), 30), np.float32), 0, 0

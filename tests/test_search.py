@@ -315,3 +315,25 @@ def test_clear_errors(cancer, params, error, match):
     X, y = cancer
     with pytest.raises(error, match=match):
         RegularizedMLPClassifierCV(**params, epochs=1).fit(X, y)
+
+
+def test_input_dropout_shared_by_the_candidates_stays_on_the_towers(cancer, monkeypatch):
+    """A group's towers share their batches' input changes: one input
+    dropout rate for every candidate is searched on the towers (and its
+    refit on their program); rates that differ are searched fit by fit."""
+    from skreg import _search_runs
+
+    X, y = cancer
+    kwargs = dict(cv=2, epochs=3, random_state=0, input_dropout=0.2)
+    with monkeypatch.context() as patched:
+        patched.setattr(_search_runs.OneFitAtATime, "run", None)  # not called
+        clear_training_cache()
+        search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, **kwargs).fit(X, y)
+    assert training_cache_info()["misses"] == 1
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    varied = RegularizedMLPClassifierCV(param_grid={"input_dropout": [0.0, 0.2]}, **kwargs)
+    run, fit_by_fit = _search_runs.OneFitAtATime.run, []
+    monkeypatch.setattr(_search_runs.OneFitAtATime, "run",
+                        lambda self, *args: fit_by_fit.append(1) or run(self, *args))  # fmt: skip
+    varied.fit(X, y)
+    assert fit_by_fit == [1]

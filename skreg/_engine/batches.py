@@ -2,21 +2,13 @@
 or sparse (sparse batches from :class:`skreg._batching.PartitionedBatches`),
 and of the held-out rows scored after each epoch."""
 
-import math
-
 from .._tensorflow import tf
-from .updates import uniform_of_pairs
 
 __all__ = ["EVALUATION_BATCH_SIZE", "DenseBatch", "SparseBatch", "SparseHeldOut"]
 
 
 # Rows per evaluation pass: bounds the memory of the hidden activations.
 EVALUATION_BATCH_SIZE = 4096
-
-
-def _normal(uniform_a, uniform_b):
-    """Standard normal draws from two uniform ones (Box-Muller)."""
-    return tf.sqrt(-2.0 * tf.math.log(1.0 - uniform_a)) * tf.cos(2.0 * math.pi * uniform_b)
 
 
 class DenseBatch:
@@ -29,7 +21,8 @@ class DenseBatch:
     def augmented(self, seed, dropout, noise):
         """The batch with input dropout (rate ``dropout``, kept values scaled
         by ``1 / (1 - dropout)``) and Gaussian noise of deviation ``noise``
-        (None: off), as :class:`skreg.network.InputAugmentation` makes them."""
+        (None: off), as :class:`skreg.network.InputAugmentation` makes them
+        (sparse batches: :meth:`skreg._batching.PartitionedBatches.augmentation`)."""
         if dropout is not None:
             keep = tf.random.stateless_uniform(tf.shape(self.x), seed) >= dropout
             self.x = tf.where(keep, self.x / (1.0 - dropout), 0.0)
@@ -95,44 +88,15 @@ class SparseBatch:
     product by half-batches, the kernel gradient by two column ranges, each
     pair computed concurrently."""
 
-    def __init__(self, partition, step, n_features, split):
+    def __init__(self, partition, step, n_features, split, scale=None):
         self.rows = partition.batch_rows(step)
         self.halves = [partition.half(step, second) for second in (0, 1)]
         self.by_column = partition.by_column(step)
         self.n_features = n_features
         self.split = split
-        self.scale = None
-
-    def augmented(self, seed, dropout, noise):
-        """The batch with input dropout and noise on its stored values (see
-        :meth:`DenseBatch.augmented`). A non-zero's draws come from its place
-        in the batch and its column, so the row-order halves and the
-        column-order entries drop and change the same ones. Dropout's scale
-        multiplies the product and the gradient, so multi-hot values stay 1."""
-        first_half = self.halves[0][0]
-
-        def change(places, columns, values, batch_places):
-            if dropout is not None:
-                keep = uniform_of_pairs(seed, batch_places, columns) >= dropout
-                places, columns, batch_places = (tf.boolean_mask(a, keep)
-                                                 for a in (places, columns, batch_places))  # fmt: skip
-                values = None if values is None else tf.boolean_mask(values, keep)
-            if noise is not None:
-                draws = _normal(uniform_of_pairs(seed + [0, 1], batch_places, columns),
-                                uniform_of_pairs(seed + [0, 2], batch_places, columns))  # fmt: skip
-                # The values before dropout's scale, which multiplies them all.
-                scaled = noise * (1.0 - dropout) if dropout is not None else noise
-                values = (1.0 if values is None else values) + draws * scaled
-            return places, columns, values
-
-        self.halves = [
-            (n_rows, change(*entries, entries[0] + tf.cast(offset, tf.int32)))
-            for (n_rows, entries), offset in zip(self.halves, (0, first_half))
-        ]
-        self.by_column = change(*self.by_column, self.by_column[0])
-        if dropout is not None:
-            self.scale = 1.0 / (1.0 - dropout)
-        return self
+        # Input dropout's 1 / (1 - rate), which the partition's dropped
+        # non-zeros leave out (multi-hot values stay 1), or None.
+        self.scale = scale
 
     def _scaled(self, x):
         return x if self.scale is None else x * self.scale

@@ -95,7 +95,8 @@ def _signature(structure, n_weights):
         (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64),
          tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64),
          tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
-         tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64))
+         tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
+         tf.TensorSpec([], tf.int64))
         if structure.sparse
         else (tf.TensorSpec([None, None], tf.float32),)
     )  # fmt: skip
@@ -136,6 +137,11 @@ def make_program(structure):
         rates = {
             p: per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
         }
+        augmenting = structure.with_input_dropout or structure.with_input_noise
+        input_changes = (numbers["input_dropout"] if structure.with_input_dropout else None,
+                         numbers["input_noise"] if structure.with_input_noise else None)
+        # Input dropout scales the kept values by 1 / (1 - rate).
+        input_scale = 1.0 / (1.0 - input_changes[0]) if structure.with_input_dropout else None
         if structure.sparse:
             sparse_batches = PartitionedBatches(*data, binary=structure.binary)
             held_out = SparseHeldOut(*data[:3], evaluation[0], structure.binary)
@@ -151,13 +157,9 @@ def make_program(structure):
 
         def train_step(batch, step, iteration, weights, slots, loss_sum, correct_sum):
             seed = tf.stack([dropout_seed, iteration * 1024])
-            if structure.with_input_dropout or structure.with_input_noise:
+            if augmenting and not structure.sparse:
                 # The towers share the batch, so they share its changes.
-                batch = batch.augmented(
-                    seed + [0, 1021],
-                    numbers["input_dropout"] if structure.with_input_dropout else None,
-                    numbers["input_noise"] if structure.with_input_noise else None,
-                )  # fmt: skip
+                batch = batch.augmented(seed + [0, 1021], *input_changes)
             y_batch = tf.gather(y, batch.rows)
             w_batch = tf.gather(row_weight, batch.rows, axis=1)
             m_batch = tf.gather(member, batch.rows, axis=1)
@@ -260,16 +262,22 @@ def make_program(structure):
                 position = tf.tensor_scatter_nd_update(
                     tf.fill([n_rows], never), order[:, None], tf.range(n_train)
                 )
+                # An epoch's input changes, drawn once for all its batches
+                # (a second stream: the seed's second number is negative).
+                augmentation = (sparse_batches.augmentation(
+                    tf.stack([dropout_seed, -1 - epoch]), *input_changes
+                ) if augmenting else None)  # fmt: skip
 
             def part_body(first_step, iteration, weights, slots, loss_sum, correct_sum):
                 """The steps from first_step on whose batches one partition places."""
                 if structure.sparse:
                     partition = sparse_batches.partition(position, batch_size, first_step,
-                                                         n_train)  # fmt: skip
+                                                         n_train, augmentation)  # fmt: skip
 
                     def batch(step):
                         return SparseBatch(partition, step - first_step,
-                                           sparse_batches.n_features, sparse_batches.split)
+                                           sparse_batches.n_features, sparse_batches.split,
+                                           input_scale)  # fmt: skip
 
                 else:
 

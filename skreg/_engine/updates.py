@@ -5,8 +5,7 @@ random draws for dropout."""
 from .._tensorflow import tf
 
 __all__ = ["FUSED_UPDATE_MIN_SIZE", "first_kernel_update", "fused_penalised_update",
-           "optimizer_update", "penalised_update", "per_tower",
-           "uniform_of_pairs", "uniform_per_tower"]
+           "optimizer_update", "penalised_update", "per_tower", "uniform_per_tower"]
 
 
 def per_tower(vector, kind, layer, weight):
@@ -113,18 +112,6 @@ def _unit_interval(bits):
 def _seed_hash(seed):
     seed = tf.cast(seed, tf.uint32)
     return _mix(seed[0] * tf.constant(0x3C6EF35F, tf.uint32) + seed[1])
-
-
-def uniform_of_pairs(seed, first, second):
-    """Uniform draws in [0, 1), one per pair (``first[i]``, ``second[i]``) of
-    integers: the same pair gives the same draw wherever it comes in a list,
-    so that a sparse batch's non-zeros get the same draw in row order and in
-    column order (input dropout)."""
-    first, second = tf.cast(first, tf.uint32), tf.cast(second, tf.uint32)
-    xor = tf.bitwise.bitwise_xor
-    bits = _mix(xor(_mix(xor(_seed_hash(seed), first)) * tf.constant(0x27D4EB2F, tf.uint32),
-                    second))  # fmt: skip
-    return _unit_interval(bits)
 
 
 def uniform_per_tower(shape, seed, keys):
