@@ -3,7 +3,6 @@ traced program (:class:`skreg._engine.fit.EpochHooks`): Python runs between
 epochs, the epochs themselves stay in the program."""
 
 import sys
-import time
 
 from ._engine.fit import EpochHooks
 from ._tensorflow import keras
@@ -17,16 +16,18 @@ class KerasEpochHooks(EpochHooks):
     ``verbose > 0``, a line per epoch as Keras' ``verbose=2`` prints it.
     Batch-level hooks are not called: a batch runs inside the program."""
 
-    per_epoch = True
-
     def __init__(self, callbacks, *, verbose, epochs, steps, stream=None):
         self.callbacks = list(callbacks)
         self.verbose = verbose
         self.epochs = epochs
         self.steps = steps
         self.stream = stream
-        self._started = None
         self._callback_list = None
+        # Callbacks see the model after each epoch: an epoch per call. Lines
+        # alone come from calls of about half a second (a few epochs each
+        # on small data), printed as each call ends.
+        self.per_epoch = bool(self.callbacks)
+        self.reports = bool(verbose)
 
     def train_begin(self, plan):
         model = plan.model
@@ -38,12 +39,10 @@ class KerasEpochHooks(EpochHooks):
         self._callback_list.on_train_begin()
 
     def epoch_begin(self, epoch, plan):
-        self._started = time.perf_counter()
         self._callback_list.on_epoch_begin(epoch)
 
-    def epoch_end(self, epoch, logs, plan):
+    def epoch_end(self, epoch, logs, plan, seconds):
         if self.verbose:
-            seconds = time.perf_counter() - self._started
             numbers = " - ".join(f"{name}: {value:.4f}" for name, value in sorted(logs.items()))
             print(f"Epoch {epoch + 1}/{self.epochs} - {self.steps} steps - {seconds:.2f}s - "
                   f"{numbers}", file=self.stream or sys.stdout, flush=True)  # fmt: skip

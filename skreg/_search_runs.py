@@ -29,6 +29,7 @@ from ._engine import (
 from ._inference import predict_float64
 from ._search_scores import SearchScores
 from ._tensorflow import keras, tf
+from ._engine.fit import epochs_per_call_of
 from ._engine.losses import loss_kind
 from ._engine.model import optimizer_kind
 
@@ -201,7 +202,7 @@ class TowerSearch:
                         first_epoch=first_epoch)  # fmt: skip
             if report is not None:
                 report(group, trained.state.epoch, base.epochs)
-                epochs_per_call = _epochs_per_call(len(trained.losses), call_seconds)
+                epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
         # Scoring between calls is timed apart (score_times): training is the rest.
         scoring = sum(results.score_times[candidate, fold] for candidate in candidates)
         fit_time = (time.perf_counter() - start - scoring) / len(group)
@@ -246,7 +247,7 @@ def _training_errors_reported():
 class _Progress:
     """verbose=1: a line after each call of the tower program: each epoch,
     or every few epochs where epochs are fast (a call then trains about
-    :data:`_SECONDS_PER_LINE`), since each call and its scoring cost a few
+    :data:`~skreg._engine.fit.SECONDS_PER_CALL`), since each call and its scoring cost a few
     milliseconds (measured: one-epoch calls made a 0.3 s breast_cancer
     search 1.4x slower)."""
 
@@ -271,14 +272,6 @@ class _Progress:
             line += (f": best mean held-out score {means[best]:.4f} "
                      f"({_describe(self.candidates[in_group[best]])})")  # fmt: skip
         print(line, flush=True)
-
-
-def _epochs_per_call(epochs, seconds):
-    """Epochs for the next call of a verbose search, from the last call's time."""
-    return max(1, int(_SECONDS_PER_LINE * epochs / max(seconds, 1e-6)))
-
-
-_SECONDS_PER_LINE = 0.5
 
 
 def _describe(candidate):

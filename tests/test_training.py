@@ -217,14 +217,17 @@ def test_verbose_fits_on_the_program_a_line_per_epoch_same_result(data, capsys, 
     loud = RegularizedMLPClassifier(**params, verbose=1).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert training_cache_info()["misses"] == before["misses"]
+    # Lines come from calls of about half a second: here all in one call.
     assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
     assert all("accuracy: " in line and "loss: " in line for line in lines)
-    # An epoch per call trains as one call does.
-    for a, b in zip(_weights(quiet), _weights(loud)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert set(quiet.history_) == set(loud.history_) == {"loss", "accuracy"}
-    for key in quiet.history_:
-        np.testing.assert_allclose(quiet.history_[key], loud.history_[key], rtol=1e-6)
+    # Calls of a few epochs, and an epoch per call (a callback), train as one call does.
+    called = RegularizedMLPClassifier(**params, fit__callbacks=[keras.callbacks.Callback()])
+    for other in (loud, called.fit(X, y)):
+        for a, b in zip(_weights(quiet), _weights(other)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        assert set(quiet.history_) == set(other.history_) == {"loss", "accuracy"}
+        for key in quiet.history_:
+            np.testing.assert_allclose(quiet.history_[key], other.history_[key], rtol=1e-6)
 
 
 def test_keras_callbacks_run_between_the_programs_epochs(data, tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 epochs each, with validation scores, early stopping and a hook after each
 epoch (progress, callbacks) between them."""
 
+import time
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -11,7 +13,7 @@ from .model import ModelPlan
 from .structure import tower_data
 from .trainer import TowerTrainer
 
-__all__ = ["fit_model"]
+__all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model"]
 
 
 def _stacked(X, X_val):
@@ -56,21 +58,37 @@ class _EarlyStopping:
         return self.wait >= self.patience and epoch > 0
 
 
+# Seconds of training per call when Python reports progress between calls:
+# often enough to watch, rarely enough that the calls cost little.
+SECONDS_PER_CALL = 0.5
+
+
+def epochs_per_call_of(epochs, seconds):
+    """Epochs for the next call of about SECONDS_PER_CALL, from the last
+    call's ``epochs`` and ``seconds``."""
+    return max(1, int(SECONDS_PER_CALL * epochs / max(seconds, 1e-6)))
+
+
 class EpochHooks:
     """What runs in Python around a fit's epochs (progress lines, Keras
     callbacks); this one does nothing, and the fit is then one call."""
 
-    #: Whether the hooks need Python before and after every epoch.
+    #: Whether the hooks need each epoch's weights in the model, and Python
+    #: before and after every epoch (Keras callbacks): an epoch per call.
     per_epoch = False
+    #: Whether the hooks report each epoch's logs (progress lines): calls of
+    #: about SECONDS_PER_CALL, their epochs reported as each call ends.
+    reports = False
 
     def train_begin(self, plan):
         pass
 
     def epoch_begin(self, epoch, plan):
-        pass
+        """Before the epoch, with ``per_epoch`` only."""
 
-    def epoch_end(self, epoch, logs, plan):
-        """After the epoch's weights are in the model; True stops training."""
+    def epoch_end(self, epoch, logs, plan, seconds):
+        """After the epoch (``seconds``: its share of its call); with
+        ``per_epoch`` its weights are in the model. True stops training."""
         return False
 
     def train_end(self, logs, plan):
@@ -123,7 +141,7 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
     )  # fmt: skip
     stopping = _EarlyStopping(patience) if early_stopping and validation is not None else None
     # One call for the whole fit, unless Python acts after each epoch.
-    epochs_per_call = 1 if (stopping or hooks.per_epoch) else epochs
+    epochs_per_call = 1 if (stopping or hooks.per_epoch or hooks.reports) else epochs
     history, stop, logs = {}, False, {}
     hooks.train_begin(plan)
     while trainer.state.epoch < epochs and not stop:
@@ -133,7 +151,12 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
             # A callback may have changed the learning rate or the weights.
             trainer.numbers["learning_rate"] = [plan.learning_rate()]
             trainer.state = plan.state(epoch=first)
+        call_start = time.perf_counter()
         trained = trainer.train(min(epochs_per_call, epochs - first))
+        call_seconds = time.perf_counter() - call_start
+        n_trained = len(trained.losses)
+        if hooks.reports and not (stopping or hooks.per_epoch):
+            epochs_per_call = epochs_per_call_of(n_trained, call_seconds)
         chunk = {"loss": trained.losses[:, 0]}
         if structure.classifies:
             chunk["accuracy"] = trained.accuracies[:, 0]
@@ -150,7 +173,9 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
                 stop |= stopping.stops_after(first + i, logs["val_loss"], trained.state.weights)
             if hooks.per_epoch:
                 plan.write(trainer.state)
-                stop |= bool(hooks.epoch_end(first + i, logs, plan))
+            if hooks.per_epoch or hooks.reports:
+                stop |= bool(hooks.epoch_end(first + i, logs, plan, call_seconds / n_trained))
+            if hooks.per_epoch:
                 trainer.state = plan.state(epoch=first + i + 1)
             if stop:
                 break

@@ -1,0 +1,199 @@
+"""skreg against another checkout of skreg (a baseline), case by case, in
+fresh processes run in turn (baseline, current, baseline, ...), so that the
+machine's drift reaches both alike. Prints medians and ranges and records
+them in BENCHMARKS.md (section ``trainer``).
+
+Usage::
+
+    git worktree add /tmp/baseline <commit>
+    python benchmarks/trainer_compare.py --baseline /tmp/baseline --runs 5
+
+Cases (each a fresh process, timed after its imports):
+
+- ``tiny``: fits of 300 x 20, 10 epochs: the first (tracing) and the median
+  of 20 more; a 25-fit GridSearchCV on breast_cancer (StandardScaler, 16-16,
+  5 l2 x 5 folds, 20 epochs of 32) twice in the process.
+- ``imdb_fit``: IMDB multi-hot (25,000 x 10,000), 16-16, batch 512, plain
+  and with token dropout (input_dropout=0.4): the first 4-epoch fit, and
+  seconds an epoch as (5-epoch fit - 1-epoch fit) / 4, median of 3.
+- ``progress``: breast_cancer 16-16, 20 epochs of 32: median of 5 fits
+  silent, at verbose=1 and with an EarlyStopping callback.
+- ``cv_cancer``, ``cv_imdb``: RegularizedMLPClassifierCV with its refit,
+  5 l2 values, first search in the process and the same search again
+  (breast_cancer: 5 folds, 20 epochs of 32; IMDB: 3 folds, 20 epochs of 512).
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CASES = ("tiny", "imdb_fit", "progress", "cv_cancer", "cv_imdb")
+
+
+def _breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _imdb():
+    from skreg import MultiHotVectorizer
+    from skreg.datasets import load_imdb
+
+    texts, y = load_imdb("train", return_X_y=True)
+    return MultiHotVectorizer(max_tokens=10_000).fit_transform(texts), y
+
+
+def _timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def worker(case):
+    """One process's numbers for ``case`` (dict of seconds)."""
+    from sklearn.model_selection import GridSearchCV
+
+    from skreg import RegularizedMLPClassifier, RegularizedMLPClassifierCV
+
+    out = {}
+    if case == "tiny":
+        rng = np.random.RandomState(0)
+        X = rng.rand(300, 20).astype(np.float32)
+        y = (X[:, 0] + X[:, 1] > 1).astype(int)
+        times = [_timed(lambda: RegularizedMLPClassifier(epochs=10, random_state=0).fit(X, y))
+                 for _ in range(21)]  # fmt: skip
+        out["tiny fit, first (s)"], out["tiny fit, later (s)"] = times[0], statistics.median(
+            times[1:]
+        )
+        X, y = _breast_cancer()
+        for i in (1, 2):
+            estimator = RegularizedMLPClassifier(epochs=20, batch_size=32, random_state=0)
+            grid = GridSearchCV(estimator, {"l2": [0, 1e-4, 1e-3, 1e-2, 1e-1]}, cv=5)
+            out[f"breast_cancer GridSearchCV(skreg), search {i} (s)"] = _timed(
+                lambda: grid.fit(X, y)
+            )
+    elif case == "imdb_fit":
+        X, y = _imdb()
+        for name, params in (("plain", {}), ("token dropout 0.4", {"input_dropout": 0.4})):
+
+            def fit(n_epochs, params=params):
+                RegularizedMLPClassifier(hidden_layer_sizes=(16, 16), batch_size=512,
+                                         epochs=n_epochs, random_state=0, **params).fit(X, y)  # fmt: skip
+
+            out[f"IMDB 16-16 {name}: first fit, 4 epochs (s)"] = _timed(lambda: fit(4))
+            per_epoch = [(_timed(lambda: fit(5)) - _timed(lambda: fit(1))) / 4 for _ in range(3)]
+            out[f"IMDB 16-16 {name}: s/epoch"] = statistics.median(per_epoch)
+    elif case == "progress":
+        from skreg._tensorflow import keras
+
+        X, y = _breast_cancer()
+        variants = {
+            "silent": {},
+            "verbose=1": {"verbose": 1},
+            "EarlyStopping callback": {
+                "fit__callbacks": [keras.callbacks.EarlyStopping(monitor="loss", patience=50)]
+            },
+        }
+        for name, params in variants.items():
+
+            def fit(params=params):
+                RegularizedMLPClassifier(epochs=20, batch_size=32, random_state=0,
+                                         **params).fit(X, y)  # fmt: skip
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                fit()
+                times = [_timed(fit) for _ in range(5)]
+            out[f"breast_cancer fit, {name} (s)"] = statistics.median(times)
+    elif case in ("cv_cancer", "cv_imdb"):
+        X, y = _breast_cancer() if case == "cv_cancer" else _imdb()
+        settings = (dict(cv=5, batch_size=32) if case == "cv_cancer"
+                    else dict(cv=3, batch_size=512))  # fmt: skip
+        name = "breast_cancer" if case == "cv_cancer" else "IMDB"
+        for i in (1, 2):
+            search = RegularizedMLPClassifierCV(param_grid={"l2": [0, 1e-4, 1e-3, 1e-2, 1e-1]},
+                                                epochs=20, random_state=0, **settings)  # fmt: skip
+            out[f"{name} RegularizedMLPClassifierCV, search {i} (s)"] = _timed(
+                lambda: search.fit(X, y)
+            )
+    else:
+        raise ValueError(case)
+    return out
+
+
+def run(case, checkout):
+    """``case`` in a fresh process importing skreg from ``checkout``."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    result = subprocess.run(
+        [sys.executable, __file__, "--worker", case], env=env, cwd="/tmp",
+        capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{case} in {checkout} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", help="a checkout of skreg to compare with")
+    parser.add_argument("--label", default="baseline", help="the baseline's name in the table")
+    parser.add_argument("--runs", type=int, default=5, help="processes per case and checkout")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        warnings.simplefilter("ignore")
+        print(json.dumps(worker(args.worker)))
+        return
+    checkouts = {"current": ROOT}
+    if args.baseline:
+        checkouts = {args.label: Path(args.baseline), **checkouts}
+    lines = [
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"`python benchmarks/trainer_compare.py --runs {args.runs}"
+        + (f" --label {args.label}`" if args.baseline else "`")
+        + f"; {args.runs} fresh processes per case and checkout, in turn; median (range).\n",
+        "| measure | " + " | ".join(checkouts) + " |",
+        "|---|" + "---|" * len(checkouts),
+    ]
+    for case in args.cases.split(","):
+        results = {name: [] for name in checkouts}
+        for _ in range(args.runs):
+            for name, checkout in checkouts.items():
+                results[name].append(run(case, checkout))
+        for measure in results["current"][0]:
+            cells = []
+            for name in checkouts:
+                values = [r[measure] for r in results[name]]
+                cells.append(f"{statistics.median(values):.3f} "
+                             f"({min(values):.3f}-{max(values):.3f})")  # fmt: skip
+            lines.append(f"| {measure} | " + " | ".join(cells) + " |")
+            print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        from run import splice_sections
+
+        path = ROOT / "BENCHMARKS.md"
+        block = "## Trainer: this checkout against a baseline\n\n" + table + "\n"
+        path.write_text(splice_sections(path.read_text(), {"trainer": block.splitlines()}))
+
+
+if __name__ == "__main__":
+    main()
