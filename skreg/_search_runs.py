@@ -4,6 +4,7 @@ fit at a time with the base estimator for what the towers do not cover."""
 
 import concurrent.futures
 import contextlib
+import copy
 import functools
 import math
 import time
@@ -19,9 +20,7 @@ from ._engine import (
     TowerState,
     TowerStructure,
     TowerTrainer,
-    fuses_update,
     initial_weights,
-    is_binary,
     optimizer_slots,
     tower_bytes,
     tower_data,
@@ -30,8 +29,7 @@ from ._inference import predict_float64
 from ._search_scores import SearchScores
 from ._tensorflow import keras, tf
 from ._engine.fit import epochs_per_call_of
-from ._engine.losses import loss_kind
-from ._engine.model import optimizer_kind
+from ._engine.model import NotOnProgram, plan_model
 
 __all__ = ["OneFitAtATime", "TowerSearch"]
 
@@ -45,45 +43,39 @@ class TowerSearch:
 
     @classmethod
     def plan(cls, search, base, template, X, candidates):
-        """The tower search, or None when the towers do not cover the settings."""
+        """The tower search, or None when the towers do not cover the settings.
+
+        The structure is what a fit of the first candidate plans
+        (:func:`~skreg._engine.model.plan_model` on its network: one set of
+        rules, read from the layers build_mlp makes), with dropout's draws
+        on if any candidate has dropout."""
         params = base.get_params()
         values = [{**params, **c} for c in candidates]
         if (
+            # Keras callbacks and options need a network of their own.
             base._routed_params("fit")
             or base._routed_params("compile")
-            or any(v["image_shift"] or v["image_rotation"] or v["image_flip"] for v in values)
-            # A group's towers share their batches' input changes.
+            # A group's towers share their batches and the batches' input changes.
             or len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1
         ):
             return None
-        optimizer_class, config = base._resolve_optimizer()
-        base._check_routed_params(optimizer_class)
-        recognised = optimizer_kind(base._initialize_optimizer(optimizer_class, config))
-        loss = loss_kind(template._keras_loss())
         try:
             keras.activations.get(base.activation)
         except ValueError:
             return None  # the base estimator reports it
-        if recognised is None or loss is None:
-            return None
-        kind, hyper = recognised
-        sparse = hasattr(X, "tocsr")
-        structure = dict(
-            n_hidden=len(np.atleast_1d(base.hidden_layer_sizes)),
-            activation=base.activation,
-            batch_norm=bool(base.batch_norm),
-            loss=loss,
-            optimizer=kind,
-            sparse=sparse,
-            binary=is_binary(X),
-            fused_update=fuses_update(X.shape[1], int(np.atleast_1d(base.hidden_layer_sizes)[0])),
-            # As a plain fit's program has them, so that the refit (and a
-            # later fit or search of the same network) reuses this program.
-            with_l1=True, with_l2=True,
-            with_dropout=any(v["dropout"] > 0 for v in values),
-            with_input_dropout=values[0]["input_dropout"] > 0,
-            with_input_noise=values[0]["input_noise"] > 0,
+        first = copy.copy(template).set_params(**candidates[0])  # keeps the encoded classes
+        optimizer_class, config = first._resolve_optimizer()
+        first._check_routed_params(optimizer_class)
+        model = first._initialize_model(
+            X.shape[1], 0, first._initialize_optimizer(optimizer_class, config)
         )
+        try:
+            planned = plan_model(model, X)
+        except NotOnProgram:
+            return None
+        structure = dict(vars(planned.structure),
+                         with_dropout=any(v["dropout"] > 0 for v in values))  # fmt: skip
+        hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
         return cls(search, base, template, candidates, hyper, structure)
 
     def run(self, X, y, y_encoded, sample_weight, splits):
