@@ -19,10 +19,11 @@ from ._params import (
     training_constraints,
 )
 from ._rollback import rolled_back_on_failure
+from ._sklearn_callbacks import CallbackSupportMixin, FitTask, with_callbacks
 from ._tensorflow import gradients_released_with, keras, tf
 from ._engine.fit import fit_model
 from ._engine.model import NotOnProgram, plan_model
-from ._epoch_hooks import KerasEpochHooks
+from ._epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
 from .network import build_mlp, check_augmentation
 
 __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
@@ -30,7 +31,7 @@ __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
 PREDICT_BATCH_SIZE = 4096
 
 
-class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
+class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator):
     """Shared fitting logic; see the two public estimators for the parameters."""
 
     _parameter_constraints = {
@@ -198,6 +199,9 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
                 epochs=epochs, incremental=incremental, classes=classes,
             )  # fmt: skip
 
+    # Inside the rollback, so that callbacks are torn down before a failed
+    # fit restores the estimator.
+    @with_callbacks
     def _fit_unguarded(
         self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None
     ):
@@ -232,9 +236,10 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
             self.history_ = {}
             self.n_iter_ = 0
 
+        task = FitTask(self, X, y, sample_weight, epochs=epochs)
         history = self._train(
             X, y, sample_weight, None if X_val is None else (X_val, y_val),
-            epochs=epochs, seeds=(shuffle_seed, dropout_seed),
+            epochs=epochs, seeds=(shuffle_seed, dropout_seed), task=task,
         )  # fmt: skip
         self._record_history(history)
         epochs_run = len(history["loss"])
@@ -249,9 +254,10 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
             raise ValueError(
                 self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
             )
+        task.end()
         return self
 
-    def _train(self, X, y, sample_weight, validation, *, epochs, seeds):
+    def _train(self, X, y, sample_weight, validation, *, epochs, seeds, task=None):
         """Train ``model_`` in place; its per-epoch history (Keras' keys)."""
         batch_size = self._resolved_batch_size(X.shape[0])
         plan = None
@@ -264,15 +270,16 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
             if plan is None:
                 return self._train_with_keras(
                     X, y, sample_weight, validation,
-                    epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0],
+                    epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0], task=task,
                 )  # fmt: skip
             if seeds[0] is None:  # random_state=None: numpy's global generator
                 seeds = np.random.randint(np.iinfo(np.int32).max, size=2)
             callbacks = self._routed_params("fit").get("callbacks") or []
-            hooks = None
-            if self.verbose or callbacks:
-                hooks = KerasEpochHooks(callbacks, verbose=self.verbose, epochs=epochs,
-                                        steps=n_batches(X.shape[0], batch_size))  # fmt: skip
+            hooks = ChainedHooks(
+                KerasEpochHooks(callbacks, verbose=self.verbose, epochs=epochs,
+                                steps=n_batches(X.shape[0], batch_size)),
+                task,
+            )  # fmt: skip
             return fit_model(
                 plan, X, y, sample_weight, validation,
                 epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
@@ -293,7 +300,7 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
         }
 
     def _train_with_keras(self, X, y, sample_weight, validation, *, epochs, batch_size,
-                          shuffle_seed):  # fmt: skip
+                          shuffle_seed, task=None):  # fmt: skip
         train = make_dataset(
             X, y, sample_weight, batch_size=batch_size, shuffle=True,
             seed=None if shuffle_seed is None else int(shuffle_seed),
@@ -305,6 +312,8 @@ class BaseRegularizedMLP(RoutedParamsMixin, BaseEstimator):
         )
         fit_options = self._routed_params("fit")
         callbacks = [_StopOnNonFiniteLoss(), *(fit_options.pop("callbacks", None) or [])]
+        if task is not None and task.per_epoch:
+            callbacks.append(HooksAsKerasCallback(task))
         if self.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(

@@ -140,6 +140,14 @@ NOTES_DOC = """
     Adam and SGD, learning-rate schedules, clipping, weight decay. Both
     compute the same updates (tested to float32 rounding); their random
     streams (batch order, dropout masks) differ.
+
+    With scikit-learn >= 1.9 the estimators take scikit-learn's callbacks
+    (``set_callbacks``; ``sklearn.callback.ProgressBar``, which needs
+    ``rich``, and ``ScoringMonitor``): a fit is a task whose epochs are its
+    subtasks (an epoch per call, the model holding the epoch's weights; a
+    callback returning True stops after that epoch), and callbacks set on a
+    ``GridSearchCV``, ``Pipeline`` or ``cross_validate`` reach skreg's fits
+    as they reach scikit-learn's own estimators.
 """
 
 
@@ -222,6 +230,10 @@ CV_NOTES_DOC = """
     half a second) and the search prints a line after each: the group, the
     epoch, the time so far and the best mean held-out score at that epoch;
     the refit then prints its epochs as the base estimator does.
+
+    With scikit-learn >= 1.9, scikit-learn's callbacks (``set_callbacks``)
+    see the search and the refit as the fit's two subtasks, and the refit's
+    epochs as its subtasks.
 
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):

@@ -7,7 +7,7 @@ import sys
 from ._engine.fit import EpochHooks
 from ._tensorflow import keras
 
-__all__ = ["KerasEpochHooks"]
+__all__ = ["ChainedHooks", "HooksAsKerasCallback", "KerasEpochHooks"]
 
 
 class KerasEpochHooks(EpochHooks):
@@ -51,3 +51,43 @@ class KerasEpochHooks(EpochHooks):
 
     def train_end(self, logs, plan):
         self._callback_list.on_train_end(dict(logs))
+
+
+class ChainedHooks(EpochHooks):
+    """Several hooks as one; those with nothing to do between epochs left out."""
+
+    def __init__(self, *hooks):
+        self.hooks = [h for h in hooks if h is not None and (h.per_epoch or h.reports)]
+        self.per_epoch = any(h.per_epoch for h in self.hooks)
+        self.reports = any(h.reports for h in self.hooks)
+
+    def train_begin(self, plan):
+        for hooks in self.hooks:
+            hooks.train_begin(plan)
+
+    def epoch_begin(self, epoch, plan):
+        for hooks in self.hooks:
+            if hooks.per_epoch:
+                hooks.epoch_begin(epoch, plan)
+
+    def epoch_end(self, epoch, logs, plan, seconds):
+        stop = False
+        for hooks in self.hooks:
+            stop |= bool(hooks.epoch_end(epoch, logs, plan, seconds))
+        return stop
+
+    def train_end(self, logs, plan):
+        for hooks in self.hooks:
+            hooks.train_end(logs, plan)
+
+
+class HooksAsKerasCallback(keras.callbacks.Callback):
+    """Epoch hooks on Keras' own loop (for fits that Keras' fit trains)."""
+
+    def __init__(self, hooks):
+        super().__init__()
+        self.hooks = hooks
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.hooks.epoch_end(epoch, dict(logs or {}), None, None):
+            self.model.stop_training = True

@@ -27,6 +27,8 @@ from ._docs import search_doc
 from ._params import did_you_mean
 from ._engine import TowerStructure
 from ._search_runs import OneFitAtATime, TowerSearch
+from ._sklearn_callbacks import SearchTask as _SearchTask
+from ._sklearn_callbacks import with_callbacks
 from .mlp import RegularizedMLPClassifier, RegularizedMLPRegressor
 from .network import _check_network_params
 
@@ -93,6 +95,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Score every candidate on every fold, then refit the best on all the data.
 
@@ -125,11 +128,15 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
         self.n_splits_ = len(splits)
 
-        search = TowerSearch.plan(self, base, template, X, candidates)
-        if search is None:
-            search = OneFitAtATime(self, base, template, candidates)
-        results = search.run(X, y, y_encoded, sample_weight, splits)
-        self._record_results(candidates, results)
+        # scikit-learn's callbacks: the search, then the refit (whose epochs
+        # are its subtasks), as the two subtasks of this fit's task.
+        task = _SearchTask(self, X, y, n_subtasks=1 + bool(self.refit))
+        with task.subtask("search"):
+            search = TowerSearch.plan(self, base, template, X, candidates)
+            if search is None:
+                search = OneFitAtATime(self, base, template, candidates)
+            results = search.run(X, y, y_encoded, sample_weight, splits)
+            self._record_results(candidates, results)
 
         if self.refit:
             start = time.perf_counter()
@@ -137,8 +144,10 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             if isinstance(search, TowerSearch):
                 # The refit runs on the program the towers traced.
                 self.best_estimator_._program_like = TowerStructure(**search.structure)
-            self.best_estimator_.fit(X, y, sample_weight=sample_weight)
+            with task.subtask("refit", self.best_estimator_):
+                self.best_estimator_.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
+        task.end()
         return self
 
     def _record_results(self, candidates, results):

@@ -1,0 +1,98 @@
+"""scikit-learn's callback protocol (``sklearn.callback``, scikit-learn >=
+1.9): a fit is a task whose epochs are its subtasks, so that ``ProgressBar``,
+``ScoringMonitor`` and the callbacks a ``GridSearchCV`` or ``Pipeline``
+propagates see skreg's epochs as they see LogisticRegression's iterations.
+With older scikit-learn the names here do nothing and skreg works as before."""
+
+import contextlib
+
+from ._engine.fit import EpochHooks
+
+try:
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # scikit-learn < 1.9
+
+    class CallbackSupportMixin:
+        """No callbacks before scikit-learn 1.9."""
+
+    def with_callbacks(method):
+        return method
+
+    SKLEARN_CALLBACKS = False
+else:
+    SKLEARN_CALLBACKS = True
+
+__all__ = ["CallbackSupportMixin", "FitTask", "SKLEARN_CALLBACKS", "SearchTask", "with_callbacks"]
+
+
+class FitTask(EpochHooks):
+    """A fit's task for scikit-learn's callbacks, and its epochs as subtasks,
+    reported after each epoch with the estimator as it stands then (its
+    ``model_`` holds the epoch's weights: an epoch per call when callbacks
+    are set; True from a callback stops training after that epoch)."""
+
+    def __init__(self, estimator, X, y, sample_weight, *, epochs):
+        self.estimator = estimator
+        self.X, self.y = X, y
+        self.metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.context = None
+        if SKLEARN_CALLBACKS:
+            # Also without callbacks of its own: a meta-estimator's task tree
+            # (GridSearchCV, Pipeline) takes this fit's task in.
+            self.context = estimator._init_callback_context(max_subtasks=epochs)
+            self.context.call_on_fit_task_begin(estimator=estimator, X=X, y=y,
+                                                metadata=self.metadata)  # fmt: skip
+        self.per_epoch = bool(self.context is not None and self.context._callbacks)
+
+    def epoch_end(self, epoch, logs, plan, seconds):
+        if not self.per_epoch:
+            return False
+        task = self.context.subcontext(task_name="epoch")
+        task.call_on_fit_task_begin(estimator=self.estimator, X=self.X, y=self.y,
+                                    metadata=self.metadata)  # fmt: skip
+        return task.call_on_fit_task_end(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata,
+            # A copy of the estimator with the model as it is now, made only
+            # for callbacks that ask for it (ScoringMonitor).
+            reconstruction_attributes=lambda: {"model_": self.estimator.model_},
+        )  # fmt: skip
+
+    def end(self):
+        """The end of the fit's task (the estimator is fitted)."""
+        if self.context is not None:
+            self.context.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
+                                              metadata=self.metadata,
+                                              reconstruction_attributes={})  # fmt: skip
+
+
+class SearchTask:
+    """A CV estimator's fit as a task for scikit-learn's callbacks: the
+    search and the refit are its subtasks, the refit's epochs the refit's."""
+
+    def __init__(self, estimator, X, y, *, n_subtasks):
+        self.estimator, self.X, self.y = estimator, X, y
+        self.context = None
+        if SKLEARN_CALLBACKS:
+            self.context = estimator._init_callback_context(max_subtasks=n_subtasks)
+            self.context.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
+
+    @contextlib.contextmanager
+    def subtask(self, name, sub_estimator=None):
+        """A subtask around the block; ``sub_estimator``'s own fit task (and
+        the callbacks that propagate) joins the task tree there."""
+        if self.context is None:
+            yield
+            return
+        task = self.context.subcontext(task_name=name)
+        # As Pipeline gives its final estimator its task.
+        propagated = (contextlib.nullcontext() if sub_estimator is None
+                      else task.propagate_callback_context(sub_estimator))  # fmt: skip
+        with propagated:
+            task.call_on_fit_task_begin(estimator=self.estimator, X=self.X, y=self.y)
+            yield
+            task.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y)
+
+    def end(self):
+        if self.context is not None:
+            self.context.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
+                                              reconstruction_attributes={})  # fmt: skip
