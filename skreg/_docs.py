@@ -133,9 +133,12 @@ NOTES_DOC = """
     called with Keras' logs, ``model.stop_training`` stops, the model holds
     each epoch's weights and its learning rate is read back, so
     ``EarlyStopping``, ``ModelCheckpoint``, ``CSVLogger``,
-    ``ReduceLROnPlateau`` and ``TerminateOnNaN`` work; batch hooks are not
-    called) it is one call per epoch. Keras' ``Model.fit`` trains only what
-    the program does not cover: image transforms, ``compile__`` options,
+    ``ReduceLROnPlateau`` and ``TensorBoard`` (epoch logs) work; batch hooks
+    are not called, ``TerminateOnNaN``'s included: a fit stops on a
+    non-finite loss by itself) it is one call per epoch (``verbose`` alone:
+    calls of about half a second, their epochs' lines printed as each ends).
+    Keras' ``Model.fit`` trains only what the program does not cover: image
+    transforms, ``compile__`` options,
     ``fit__`` options other than callbacks, optimizers other than RMSprop,
     Adam and SGD, learning-rate schedules, clipping, weight decay. Both
     compute the same updates (tested to float32 rounding); their random

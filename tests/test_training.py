@@ -281,3 +281,17 @@ def test_keras_early_stopping_and_terminate_on_nan_stop_the_program(data, monkey
         y[:40], clf.model_(X_val)
     )
     np.testing.assert_allclose(float(val_loss), clf.history_["val_loss"][best], rtol=1e-4)
+
+
+def test_tensorboard_and_terminate_on_nan_run_on_the_program(data, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")  # Keras' TensorBoard writes through it
+    X, y = data
+    _no_keras_fit(monkeypatch)
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(tmp_path)),
+                 keras.callbacks.TerminateOnNaN()]  # fmt: skip
+    clf = RegularizedMLPClassifier(epochs=3, random_state=0, fit__callbacks=callbacks)
+    clf.fit(X, y, validation_data=(X[:30], y[:30]))
+    assert clf.n_iter_ == 3
+    for run in ("train", "validation"):  # epoch_loss and the others, per epoch
+        (events,) = (tmp_path / run).glob("events.out.tfevents.*")
+        assert events.stat().st_size > 0
