@@ -235,8 +235,9 @@ CV_NOTES_DOC = """
     the refit then prints its epochs as the base estimator does.
 
     With scikit-learn >= 1.9, scikit-learn's callbacks (``set_callbacks``)
-    see the search and the refit as the fit's two subtasks, and the refit's
-    epochs as its subtasks.
+    see the search and the refit as the fit's two subtasks: the search's
+    groups of towers (two may run at once) with their epochs, reported as
+    each call of the program ends, and the refit's epochs.
 
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):

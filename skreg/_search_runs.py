@@ -78,7 +78,7 @@ class TowerSearch:
         hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
         return cls(search, base, template, candidates, hyper, structure)
 
-    def run(self, X, y, y_encoded, sample_weight, splits):
+    def run(self, X, y, y_encoded, sample_weight, splits, tasks=None):
         base, template = self.base, self.template
         n_candidates, n_splits, n_epochs = len(self.candidates), len(splits), base.epochs
         results = SearchScores(template, self.search.scoring, n_candidates, n_splits,
@@ -116,9 +116,13 @@ class TowerSearch:
 
         def run_group(number, group):
             fold, candidates = group
+            group_task = tasks.begin(number, n_epochs) if tasks and tasks.active else None
             self._run_group(data, X.shape[1], folds[fold], candidates, results, hidden,
                             n_outputs, (shuffle_seed, dropout_seed), model_seed,
-                            progress and functools.partial(progress.report, number))  # fmt: skip
+                            progress and functools.partial(progress.report, number),
+                            group_task and functools.partial(tasks.epochs, group_task))  # fmt: skip
+            if group_task is not None:
+                tasks.end(group_task)
 
         # Two groups at a time where two fit in the budget (TensorFlow lets go
         # of the GIL): small networks' steps are bound by per-op overhead,
@@ -144,7 +148,7 @@ class TowerSearch:
         return results
 
     def _run_group(self, data, n_features, fold_data, candidates, results, hidden, n_outputs,
-                   seeds, model_seed, report):  # fmt: skip
+                   seeds, model_seed, report, epochs_done=None):  # fmt: skip
         base, fold = self.base, fold_data.fold
         group = [(c, fold) for c in candidates]
         params = base.get_params()
@@ -181,7 +185,9 @@ class TowerSearch:
         )  # fmt: skip
         # Silent: the whole training in one call. Verbose: calls of a few
         # epochs, scored and reported as each ends (see _Progress).
-        epochs_per_call = 1 if report else base.epochs
+        # epochs_done: scikit-learn's callbacks, told of each call's epochs.
+        watched = report is not None or epochs_done is not None
+        epochs_per_call = 1 if watched else base.epochs
         while trainer.state.epoch < base.epochs:
             first_epoch = trainer.state.epoch
             call_start = time.perf_counter()
@@ -194,6 +200,9 @@ class TowerSearch:
                         first_epoch=first_epoch)  # fmt: skip
             if report is not None:
                 report(group, trained.state.epoch, base.epochs)
+            if epochs_done is not None:
+                epochs_done(len(trained.losses))
+            if watched:
                 epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
         # Scoring between calls is timed apart (score_times): training is the rest.
         scoring = sum(results.score_times[candidate, fold] for candidate in candidates)
@@ -278,7 +287,9 @@ class OneFitAtATime:
         self.search, self.base, self.template = search, base, template
         self.candidates = candidates
 
-    def run(self, X, y, y_encoded, sample_weight, splits):
+    def run(self, X, y, y_encoded, sample_weight, splits, tasks=None):
+        # ``tasks`` (scikit-learn's callbacks) is not used: the search's fits
+        # report nothing below the search's task.
         results = SearchScores(
             self.template, self.search.scoring, len(self.candidates), len(splits), self.base.epochs
         )

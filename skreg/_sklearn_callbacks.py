@@ -5,6 +5,7 @@ propagates see skreg's epochs as they see LogisticRegression's iterations.
 With older scikit-learn the names here do nothing and skreg works as before."""
 
 import contextlib
+import threading
 
 from ._engine.fit import EpochHooks
 
@@ -22,7 +23,8 @@ except ImportError:  # scikit-learn < 1.9
 else:
     SKLEARN_CALLBACKS = True
 
-__all__ = ["CallbackSupportMixin", "FitTask", "SKLEARN_CALLBACKS", "SearchTask", "with_callbacks"]
+__all__ = ["CallbackSupportMixin", "FitTask", "GroupTasks", "SKLEARN_CALLBACKS", "SearchTask",
+           "with_callbacks"]
 
 
 class FitTask(EpochHooks):
@@ -77,22 +79,58 @@ class SearchTask:
             self.context.call_on_fit_task_begin(estimator=estimator, X=X, y=y)
 
     @contextlib.contextmanager
-    def subtask(self, name, sub_estimator=None):
-        """A subtask around the block; ``sub_estimator``'s own fit task (and
-        the callbacks that propagate) joins the task tree there."""
+    def subtask(self, name, sub_estimator=None, *, max_subtasks=0, sequential_subtasks=True):
+        """A subtask around the block, given to it (None without scikit-learn's
+        callbacks); ``sub_estimator``'s own fit task (and the callbacks that
+        propagate) joins the task tree there."""
         if self.context is None:
-            yield
+            yield None
             return
-        task = self.context.subcontext(task_name=name)
+        task = self.context.subcontext(task_name=name, max_subtasks=max_subtasks,
+                                       sequential_subtasks=sequential_subtasks)  # fmt: skip
         # As Pipeline gives its final estimator its task.
         propagated = (contextlib.nullcontext() if sub_estimator is None
                       else task.propagate_callback_context(sub_estimator))  # fmt: skip
         with propagated:
             task.call_on_fit_task_begin(estimator=self.estimator, X=self.X, y=self.y)
-            yield
+            yield task
             task.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y)
 
     def end(self):
         if self.context is not None:
             self.context.call_on_fit_task_end(estimator=self.estimator, X=self.X, y=self.y,
                                               reconstruction_attributes={})  # fmt: skip
+
+
+class GroupTasks:
+    """A CV search's groups of towers as subtasks of its search task, each
+    with its epochs as subtasks (reported as each call of the program ends;
+    no ``fitted_estimator``: the towers are not networks of their own).
+    Two groups may train at once, so the calls go through a lock. Active
+    only when there are callbacks to call."""
+
+    def __init__(self, search_context, estimator):
+        self.context, self.estimator = search_context, estimator
+        self.active = bool(search_context is not None and search_context._callbacks)
+        self._lock = threading.Lock()
+
+    def begin(self, number, n_epochs):
+        """The task of group ``number`` (1-based), begun."""
+        with self._lock:
+            task = self.context.subcontext(task_name="group", task_id=number,
+                                           max_subtasks=n_epochs)  # fmt: skip
+            task.call_on_fit_task_begin(estimator=self.estimator)
+        return task
+
+    def epochs(self, task, n_epochs):
+        """``n_epochs`` more epochs of the group done; True from a callback is
+        not honoured (a group's towers stop together only at the search's end)."""
+        with self._lock:
+            for _ in range(n_epochs):
+                epoch = task.subcontext(task_name="epoch")
+                epoch.call_on_fit_task_begin(estimator=self.estimator)
+                epoch.call_on_fit_task_end(estimator=self.estimator)
+
+    def end(self, task):
+        with self._lock:
+            task.call_on_fit_task_end(estimator=self.estimator)

@@ -27,6 +27,7 @@ from ._docs import search_doc
 from ._params import did_you_mean
 from ._engine import TowerStructure
 from ._search_runs import OneFitAtATime, TowerSearch
+from ._sklearn_callbacks import GroupTasks as _GroupTasks
 from ._sklearn_callbacks import SearchTask as _SearchTask
 from ._sklearn_callbacks import with_callbacks
 from .mlp import RegularizedMLPClassifier, RegularizedMLPRegressor
@@ -131,11 +132,13 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         # scikit-learn's callbacks: the search, then the refit (whose epochs
         # are its subtasks), as the two subtasks of this fit's task.
         task = _SearchTask(self, X, y, n_subtasks=1 + bool(self.refit))
-        with task.subtask("search"):
+        # Its groups of towers (two may run at once) are the search's subtasks.
+        with task.subtask("search", max_subtasks=None, sequential_subtasks=False) as context:
             search = TowerSearch.plan(self, base, template, X, candidates)
             if search is None:
                 search = OneFitAtATime(self, base, template, candidates)
-            results = search.run(X, y, y_encoded, sample_weight, splits)
+            results = search.run(X, y, y_encoded, sample_weight, splits,
+                                 tasks=_GroupTasks(context, self))  # fmt: skip
             self._record_results(candidates, results)
 
         if self.refit:

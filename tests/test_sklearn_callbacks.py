@@ -37,7 +37,7 @@ class Recorder:
 
     def on_fit_task_end(self, estimator, context, *, X=None, y=None, fitted_estimator=None):
         self.calls.append((type(estimator).__name__, context.task_name, "end"))
-        if context.task_name == "epoch":
+        if context.task_name == "epoch" and fitted_estimator is not None:
             self.epochs += 1
             # The estimator as it stands after the epoch predicts.
             assert fitted_estimator.predict(X).shape == (len(X),)
@@ -119,10 +119,14 @@ def test_progress_bar_under_a_grid_search_over_a_pipeline(data, capsys):
     search = GridSearchCV(pipe, {"regularizedmlpclassifier__l2": [0.0, 1e-3]}, cv=2)
     search.set_callbacks(ProgressBar()).fit(X, y)
     assert search.best_estimator_[-1].n_iter_ == 2
+    # And on a CV estimator: its groups of towers run two at a time.
+    cv = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3]}, cv=3, epochs=2,
+                                    random_state=0)  # fmt: skip
+    assert cv.set_callbacks(ProgressBar()).fit(X, y).best_estimator_.n_iter_ == 2
 
 
 @needs_callbacks
-def test_a_cv_estimator_reports_its_search_and_its_refits_epochs(data):
+def test_a_cv_estimator_reports_its_groups_epochs_and_its_refits(data):
     X, y = data
     recorder = PropagatedRecorder()
     search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3]}, cv=2, epochs=3,
@@ -130,7 +134,10 @@ def test_a_cv_estimator_reports_its_search_and_its_refits_epochs(data):
     search.set_callbacks(recorder).fit(X, y)
     tasks = [(name, task, hook) for name, task, hook in recorder.calls if hook != "setup"]
     assert ("RegularizedMLPClassifierCV", "search", "end") in tasks
-    assert _epochs(recorder) == 3  # the refit's
+    # A group of towers per fold, each reporting its 3 epochs; the refit's 3.
+    assert tasks.count(("RegularizedMLPClassifierCV", "group", "end")) == 2
+    assert _epochs(recorder, "RegularizedMLPClassifierCV") == 2 * 3
+    assert _epochs(recorder) == 3
     assert tasks[-2:] == [("RegularizedMLPClassifierCV", "fit", "end"),
                           ("RegularizedMLPClassifierCV", "fit", "teardown")]  # fmt: skip
 
