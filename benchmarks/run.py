@@ -38,6 +38,8 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import halving  # noqa: E402  (the section's workers and table)
 SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "progress",
             "augmentation",
             "predict")  # fmt: skip
@@ -505,7 +507,7 @@ def predict_worker(case, n_rows, repeats):
 
 WORKERS = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker,
            "search": search_worker, "cv": cv_worker, "vectorizer": vectorizer_worker,
-           "predict": predict_worker}  # fmt: skip
+           "predict": predict_worker, "halving": halving.halving_worker}  # fmt: skip
 
 
 def run_worker(args):

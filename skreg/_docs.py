@@ -162,7 +162,27 @@ SEARCH_DOC = """
         ``l2``, ``dropout``, ``learning_rate`` or the augmentation parameters
         (``input_dropout``, ``input_noise``, ``image_shift``,
         ``image_rotation``, ``image_flip``), which leave the network's layers
-        as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}``.
+        as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}`` (unless
+        ``param_distributions`` is given).
+    param_distributions : dict or list of dicts, default=None
+        Sampled candidates instead of a grid, as in ``RandomizedSearchCV``:
+        for the same parameters as ``param_grid``, a list of values (drawn
+        uniformly) or a scipy.stats distribution such as
+        ``loguniform(1e-6, 1e-1)``. Exclusive with ``param_grid``.
+    n_iter : int, default=10
+        Candidates drawn from ``param_distributions`` (with
+        ``random_state``, by scikit-learn's ``ParameterSampler``).
+    factor : int >= 2 or None, default=None
+        Successive halving over epochs, as ``HalvingRandomSearchCV(factor=...)``
+        with the epochs as the resource. The search trains in rungs: after each,
+        the best ``1/factor`` of its candidates (by mean held-out score at the
+        rung's last epoch) go on training from their own weights and optimizer
+        state, for ``factor`` times as many epochs in all; the others stop. No
+        epoch is trained twice (scikit-learn's halving starts each survivor
+        again). None: every candidate trains every epoch.
+    min_epochs : int or "auto", default="auto"
+        Epochs of the first rung with ``factor``. "auto" chooses them so that
+        the last rung ends at ``epochs``.
     cv : int, cross-validation generator or iterable, default=5
         The folds, as in ``GridSearchCV`` (an int: stratified folds for the
         classifier, plain folds for the regressor).
@@ -195,7 +215,8 @@ CV_ATTRIBUTES_DOC = """
     best_index_ : int
         Row of the best candidate in ``cv_results_``.
     best_params_ : dict
-        Its parameters (with ``epochs`` when ``select_epochs``).
+        Its parameters (with ``epochs`` when ``select_epochs`` or ``factor``:
+        the epochs it was scored at, which the refit trains).
     best_score_ : float
         Its mean held-out score.
     best_estimator_ : estimator
@@ -214,6 +235,15 @@ CV_ATTRIBUTES_DOC = """
         included), mean over folds.
     n_features_in_ : int
         Number of features seen during fit.
+    n_iterations_, n_candidates_, n_resources_, n_remaining_candidates_, \
+min_resources_, max_resources_ : int or list of int
+        With ``factor`` (as scikit-learn's halving searches): the number of
+        rungs, the candidates and epochs of each rung, the candidates left
+        at the end and the epochs of the first and last rung. ``cv_results_``
+        then has a row per candidate and rung, with ``iter`` (the rung) and
+        ``n_resources`` (its epochs); ``best_index_`` is the best of the
+        last rung, and the curves of the candidates left behind end at
+        their last rung (NaN after).
 """
 
 CV_NOTES_DOC = """

@@ -26,12 +26,11 @@ from ._engine import (
     tower_data,
 )
 from ._inference import predict_float64
-from ._search_scores import SearchScores
 from ._tensorflow import keras, tf
 from ._engine.fit import epochs_per_call_of
 from ._engine.model import NotOnProgram, plan_model
 
-__all__ = ["OneFitAtATime", "TowerSearch"]
+__all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 
 
 class TowerSearch:
@@ -78,13 +77,14 @@ class TowerSearch:
         hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
         return cls(search, base, template, candidates, hyper, structure)
 
-    def run(self, X, y, y_encoded, sample_weight, splits, tasks=None):
-        base, template = self.base, self.template
-        n_candidates, n_splits, n_epochs = len(self.candidates), len(splits), base.epochs
-        results = SearchScores(template, self.search.scoring, n_candidates, n_splits,
-                               n_epochs)  # fmt: skip
+    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
+        """Cut the towers into groups (nothing trains yet)."""
+        base = self.base
+        n_candidates, n_epochs = len(self.candidates), base.epochs
+        self.results, self.tasks = results, (tasks if tasks and tasks.active else None)
+        self.diverged = np.zeros((n_candidates, len(splits)), bool)
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
-        n_outputs = template._n_model_outputs()
+        n_outputs = self.template._n_model_outputs()
         rng = check_random_state(base.random_state)
         shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
         model_seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -94,47 +94,52 @@ class TowerSearch:
         # every fold made the folds' networks learn alike: a candidate's mean
         # score varied across seeds 2-3x as much as GridSearchCV's.)
         budget = self.search.memory_budget * 2**20
-        groups, group_bytes = [], 0
-        for fold, (train, test) in enumerate(splits):
+        # The data once for every fold (each picks its rows in the program).
+        data = tower_data(X, base._resolved_batch_size(len(splits[0][0])),
+                          binary=self.structure["binary"])  # fmt: skip
+        self.groups, group_bytes = [], 0
+        for fold, split in enumerate(splits):
+            fold_data = _FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
             per_tower = tower_bytes(
-                X.shape[1], hidden, n_outputs, n_rows=len(train) + len(test),
-                batch_size=base._resolved_batch_size(len(train)), epochs=n_epochs,
+                X.shape[1], hidden, n_outputs, n_rows=len(split[0]) + len(split[1]),
+                batch_size=fold_data.batch_size, epochs=n_epochs,
                 n_slots=optimizer_slots(self.structure["optimizer"]),
             )  # fmt: skip
             largest = max(1, int(budget // per_tower))
             size = math.ceil(n_candidates / math.ceil(n_candidates / largest))
-            groups += [(fold, list(range(first, min(first + size, n_candidates))))
-                       for first in range(0, n_candidates, size)]  # fmt: skip
+            for first in range(0, n_candidates, size):
+                self.groups.append(_Group(
+                    self, len(self.groups) + 1, fold_data, list(range(first, min(first + size, n_candidates))),
+                    data=data, n_features=X.shape[1], hidden=hidden, n_outputs=n_outputs,
+                    seeds=(shuffle_seed, dropout_seed), model_seed=model_seed,
+                ))  # fmt: skip
             group_bytes = max(group_bytes, size * per_tower)
-        progress = (_Progress(type(self.search).__name__, self.candidates, results, len(groups))
-                    if base.verbose else None)  # fmt: skip
-        # The data once for every fold (each picks its rows in the program).
-        data = tower_data(X, base._resolved_batch_size(len(splits[0][0])),
-                          binary=self.structure["binary"])  # fmt: skip
-        folds = [_FoldData(fold, y, y_encoded, sample_weight, split, template, base)
-                 for fold, split in enumerate(splits)]  # fmt: skip
-
-        def run_group(number, group):
-            fold, candidates = group
-            group_task = tasks.begin(number, n_epochs) if tasks and tasks.active else None
-            self._run_group(data, X.shape[1], folds[fold], candidates, results, hidden,
-                            n_outputs, (shuffle_seed, dropout_seed), model_seed,
-                            progress and functools.partial(progress.report, number),
-                            group_task and functools.partial(tasks.epochs, group_task))  # fmt: skip
-            if group_task is not None:
-                tasks.end(group_task)
-
         # Two groups at a time where two fit in the budget (TensorFlow lets go
         # of the GIL): small networks' steps are bound by per-op overhead,
         # which a second program in flight overlaps (breast_cancer, 5 folds:
         # 0.5 vs 0.9 s); on large ones each already keeps both cores busy.
-        if len(groups) > 1 and 2 * group_bytes <= budget:
+        self.in_parallel = len(self.groups) > 1 and 2 * group_bytes <= budget
+        self.progress = (_Progress(type(self.search).__name__, self.candidates, results,
+                                   len(self.groups)) if base.verbose else None)  # fmt: skip
+
+    def train(self, candidates, epochs):
+        """Train the ``candidates`` (on every fold) until they have trained
+        ``epochs``; the others' towers are let go."""
+        alive = set(candidates)
+        for group in self.groups:
+            group.keep([c for c in group.candidates if c in alive])
+        self.groups = [group for group in self.groups if group.candidates]
+        if self.in_parallel and len(self.groups) > 1:
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                list(pool.map(run_group, range(1, len(groups) + 1), groups))
+                list(pool.map(lambda group: group.train(epochs), self.groups))
         else:
-            for number, group in enumerate(groups, 1):
-                run_group(number, group)
-        diverged = ~np.isfinite(results.train_losses).all(axis=2)
+            for group in self.groups:
+                group.train(epochs)
+
+    def finish(self):
+        for group in self.groups:
+            group.keep([])
+        diverged = self.diverged
         if diverged.any():
             # As GridSearchCV reports fits that fail; their scores are NaN from
             # the first epoch whose outputs are not finite, and rank last.
@@ -145,69 +150,101 @@ class TowerSearch:
                 "Standardize the inputs or lower the learning rate.",
                 FitFailedWarning,
             )
-        return results
 
-    def _run_group(self, data, n_features, fold_data, candidates, results, hidden, n_outputs,
-                   seeds, model_seed, report, epochs_done=None):  # fmt: skip
-        base, fold = self.base, fold_data.fold
-        group = [(c, fold) for c in candidates]
-        params = base.get_params()
-        values = [{**params, **self.candidates[c]} for c in candidates]
-        learning_rates = [
-            self.hyper[0] if v["learning_rate"] is None else v["learning_rate"] for v in values
-        ]
+
+class _Group:
+    """A group of towers: some candidates on one fold, trained side by side
+    by one :class:`TowerTrainer` (made at its first call), rung after rung."""
+
+    def __init__(self, search, number, fold_data, candidates, *, data, n_features, hidden,
+                 n_outputs, seeds, model_seed):  # fmt: skip
+        self.search, self.number, self.fold_data = search, number, fold_data
+        self.candidates = candidates
+        self._make = functools.partial(self._trainer, data, n_features, hidden, n_outputs,
+                                       seeds, model_seed)  # fmt: skip
+        self.trainer = self.task = None
+
+    def keep(self, candidates):
+        """Keep only ``candidates`` (a subset, in order): their towers go on."""
+        if candidates == self.candidates:
+            return
+        if self.trainer is not None and candidates:
+            self.trainer.select([self.candidates.index(c) for c in candidates])
+        self.candidates = candidates
+        if not candidates:
+            self.trainer = None  # lets go of its state
+            if self.task is not None:
+                self.search.tasks.end(self.task)
+                self.task = None
+
+    def _trainer(self, data, n_features, hidden, n_outputs, seeds, model_seed):
+        search, fold_data, candidates = self.search, self.fold_data, self.candidates
+        params = search.base.get_params()
+        values = [{**params, **search.candidates[c]} for c in candidates]
         numbers = {
             "l1": [v["l1"] for v in values],
             "l2": [v["l2"] for v in values],
             "dropout": [v["dropout"] for v in values],
-            "learning_rate": learning_rates,
-            "optimizer": self.hyper[1:],
+            "learning_rate": [search.hyper[0] if v["learning_rate"] is None else v["learning_rate"]
+                              for v in values],  # fmt: skip
+            "optimizer": search.hyper[1:],
             # Each network's dropout masks from its own place in the search,
             # whatever group it trains in.
-            "key": [c * results.scores.shape[1] + fold for c in candidates],
+            "key": [c * search.results.scores.shape[1] + fold_data.fold for c in candidates],
             "input_dropout": values[0]["input_dropout"],
             "input_noise": values[0]["input_noise"],
         }
-        structure = TowerStructure(**self.structure)
+        structure = TowerStructure(**search.structure)
         # One draw for every network, as a grid search with a fixed random_state
         # starts every fit from the same weights. (A draw per fold was tried:
         # it did not make the folds' scores less alike, see BENCHMARKS.md.)
-        weights = initial_weights(
-            n_features, hidden, n_outputs, seeds=[model_seed] * len(group),
-            batch_norm=structure.batch_norm,
-        )  # fmt: skip
-        start = time.perf_counter()
-        trainer = TowerTrainer(
-            structure, data, fold_data.y_encoded, np.tile(fold_data.row_weight, (len(group), 1)),
-            np.tile(fold_data.member, (len(group), 1)), [(fold_data.test, 0, len(group))],
+        weights = initial_weights(n_features, hidden, n_outputs, seeds=[model_seed] * len(values),
+                                  batch_norm=structure.batch_norm)  # fmt: skip
+        return TowerTrainer(
+            structure, data, fold_data.y_encoded,
+            np.tile(fold_data.row_weight, (len(values), 1)),
+            np.tile(fold_data.member, (len(values), 1)), [(fold_data.test, 0, len(values))],
             TowerState.start(structure, weights), numbers, batch_size=fold_data.batch_size,
             seeds=seeds, train_rows=fold_data.train,
         )  # fmt: skip
-        # Silent: the whole training in one call. Verbose: calls of a few
-        # epochs, scored and reported as each ends (see _Progress).
-        # epochs_done: scikit-learn's callbacks, told of each call's epochs.
-        watched = report is not None or epochs_done is not None
-        epochs_per_call = 1 if watched else base.epochs
-        while trainer.state.epoch < base.epochs:
-            first_epoch = trainer.state.epoch
+
+    def train(self, until):
+        """Train the group's towers until they have trained ``until`` epochs."""
+        search, results, fold = self.search, self.search.results, self.fold_data.fold
+        start = time.perf_counter()
+        if self.trainer is None:
+            self.trainer = self._make()
+        tasks, progress = search.tasks, search.progress
+        if tasks is not None and self.task is None:
+            self.task = tasks.begin(self.number, search.base.epochs)
+        # Silent: the rung in one call. Watched (verbose or scikit-learn's
+        # callbacks): calls of an epoch or a few, scored and reported as each
+        # ends (see _Progress).
+        watched = progress is not None or tasks is not None
+        epochs_per_call = 1 if watched else until
+        scoring = sum(results.score_times[c, fold] for c in self.candidates)
+        while self.trainer.state.epoch < until:
+            first_epoch = self.trainer.state.epoch
             call_start = time.perf_counter()
             with _training_errors_reported():
-                trained = trainer.train(min(epochs_per_call, base.epochs - first_epoch))
+                trained = self.trainer.train(min(epochs_per_call, until - first_epoch))
             call_seconds = time.perf_counter() - call_start
+            towers = [(c, fold) for c in self.candidates]
             epochs = slice(first_epoch, trained.state.epoch)
-            results.train_losses[candidates, fold, epochs] = trained.losses.T
-            results.add(group, trained.outputs[0], fold_data.y_test, fold_data.y_test_encoded,
-                        first_epoch=first_epoch)  # fmt: skip
-            if report is not None:
-                report(group, trained.state.epoch, base.epochs)
-            if epochs_done is not None:
-                epochs_done(len(trained.losses))
+            results.train_losses[self.candidates, fold, epochs] = trained.losses.T
+            search.diverged[self.candidates, fold] |= ~np.isfinite(trained.losses).all(axis=0)
+            results.add(towers, trained.outputs[0], self.fold_data.y_test,
+                        self.fold_data.y_test_encoded, first_epoch=first_epoch)  # fmt: skip
+            if progress is not None:
+                progress.report(self.number, towers, trained.state.epoch, search.base.epochs)
+            if tasks is not None:
+                tasks.epochs(self.task, len(trained.losses))
             if watched:
                 epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
         # Scoring between calls is timed apart (score_times): training is the rest.
-        scoring = sum(results.score_times[candidate, fold] for candidate in candidates)
-        fit_time = (time.perf_counter() - start - scoring) / len(group)
-        results.fit_times[candidates, fold] = fit_time
+        scoring = sum(results.score_times[c, fold] for c in self.candidates) - scoring
+        results.fit_times[self.candidates, fold] += (
+            (time.perf_counter() - start - scoring) / len(self.candidates))
 
 
 class _FoldData:
@@ -266,41 +303,56 @@ class _Progress:
         scored = np.isfinite(scores).sum(axis=1)
         means = np.where(scored > 0, np.nansum(scores, axis=1) / np.maximum(scored, 1), np.nan)
         where = f"group {number}/{self.n_groups}, " if self.n_groups > 1 else ""
-        line = (f"[{self.name}] {where}epoch {epoch}/{n_epochs}, "
-                f"{time.perf_counter() - self.start:.1f} s")  # fmt: skip
-        if np.isfinite(means).any():
-            best = int(np.nanargmax(means))
-            line += (f": best mean held-out score {means[best]:.4f} "
-                     f"({_describe(self.candidates[in_group[best]])})")  # fmt: skip
-        print(line, flush=True)
+        print(f"[{self.name}] {where}epoch {epoch}/{n_epochs}, "
+              f"{time.perf_counter() - self.start:.1f} s"
+              + best_so_far(means, [self.candidates[c] for c in in_group]), flush=True)
 
 
-def _describe(candidate):
-    return ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-                     for name, value in sorted(candidate.items()))  # fmt: skip
+def best_so_far(mean_scores, candidates):
+    """': best mean held-out score ... (its parameters)', or '' if none is finite."""
+    if not np.isfinite(mean_scores).any():
+        return ""
+    best = int(np.nanargmax(mean_scores))
+    described = ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                          for name, value in sorted(candidates[best].items()))  # fmt: skip
+    return f": best mean held-out score {mean_scores[best]:.4f} ({described})"
 
 
 class OneFitAtATime:
-    """The search as separate fits of the base estimator, scored after each epoch."""
+    """The search as separate fits of the base estimator, scored after each
+    epoch. A candidate that goes on to a later rung goes on training its
+    networks (``warm_start``) for the rung's further epochs."""
 
     def __init__(self, search, base, template, candidates):
         self.search, self.base, self.template = search, base, template
         self.candidates = candidates
 
-    def run(self, X, y, y_encoded, sample_weight, splits, tasks=None):
+    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
         # ``tasks`` (scikit-learn's callbacks) is not used: the search's fits
         # report nothing below the search's task.
-        results = SearchScores(
-            self.template, self.search.scoring, len(self.candidates), len(splits), self.base.epochs
-        )
+        self.data = X, y, y_encoded, sample_weight
+        self.splits, self.results = splits, results
+        self.fits, self.failures = {}, []
+
+    def train(self, candidates, epochs):
+        """Fit (or go on fitting) each of ``candidates`` on every fold until
+        ``epochs``; the others are let go."""
+        X, y, y_encoded, sample_weight = self.data
+        results = self.results
+        self.fits = {key: fit for key, fit in self.fits.items() if key[0] in candidates}
         callbacks = list(self.base.get_params().get("fit__callbacks") or [])
-        failures = []
-        for c, candidate in enumerate(self.candidates):
-            for fold, (train, test) in enumerate(splits):
-                recorder = _HeldOutOutputs(X[test])
-                estimator = clone(self.base).set_params(
-                    **candidate, fit__callbacks=[*callbacks, recorder]
-                )
+        for c in candidates:
+            for fold, (train, test) in enumerate(self.splits):
+                estimator, recorder = self.fits.get((c, fold), (None, None))
+                if recorder is None and (c, fold) in self.fits:
+                    continue  # failed at an earlier rung
+                done = 0 if estimator is None else len(estimator.history_["loss"])
+                if estimator is None:
+                    recorder = _HeldOutOutputs(X[test])
+                    estimator = clone(self.base).set_params(
+                        **self.candidates[c], fit__callbacks=[*callbacks, recorder]
+                    )
+                estimator.set_params(epochs=epochs - done, warm_start=done > 0)
                 start = time.perf_counter()
                 try:
                     estimator.fit(
@@ -308,21 +360,26 @@ class OneFitAtATime:
                         sample_weight=None if sample_weight is None else sample_weight[train],
                     )  # fmt: skip
                 except (ValueError, RuntimeError) as error:
-                    failures.append(f"{candidate} on fold {fold}: {error}")
+                    self.failures.append(f"{self.candidates[c]} on fold {fold}: {error}")
+                    self.fits[c, fold] = (None, None)
                     continue
                 finally:
-                    results.fit_times[c, fold] = time.perf_counter() - start
-                results.train_losses[c, fold] = estimator.history_["loss"]
-                results.add([(c, fold)], np.stack(recorder.outputs)[:, :, None], y[test],
-                            y_encoded[test])  # fmt: skip
-        if len(failures) == len(self.candidates) * len(splits):
+                    results.fit_times[c, fold] += time.perf_counter() - start
+                self.fits[c, fold] = (estimator, recorder)
+                results.train_losses[c, fold, done:epochs] = estimator.history_["loss"][done:]
+                results.add([(c, fold)], np.stack(recorder.outputs[done:])[:, :, None],
+                            y[test], y_encoded[test], first_epoch=done)  # fmt: skip
+
+    def finish(self):
+        self.fits = {}
+        failures = self.failures
+        if len(failures) == len(self.candidates) * len(self.splits):
             raise ValueError(f"Every fit of the search failed; the first: {failures[0]}")
         if failures:
             warnings.warn(
                 f"{len(failures)} fits failed and score NaN; the first: {failures[0]}",
                 FitFailedWarning,
             )
-        return results
 
 
 class _HeldOutOutputs(keras.callbacks.Callback):

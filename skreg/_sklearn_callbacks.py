@@ -109,8 +109,10 @@ class GroupTasks:
     Two groups may train at once, so the calls go through a lock. Active
     only when there are callbacks to call."""
 
-    def __init__(self, search_context, estimator):
+    def __init__(self, search_context, estimator, *, halving=False):
         self.context, self.estimator = search_context, estimator
+        # With successive halving a group's epochs are not known at its start.
+        self.halving = halving
         self.active = bool(search_context is not None and search_context._callbacks)
         self._lock = threading.Lock()
 
@@ -118,7 +120,7 @@ class GroupTasks:
         """The task of group ``number`` (1-based), begun."""
         with self._lock:
             task = self.context.subcontext(task_name="group", task_id=number,
-                                           max_subtasks=n_epochs)  # fmt: skip
+                                           max_subtasks=None if self.halving else n_epochs)  # fmt: skip
             task.call_on_fit_task_begin(estimator=self.estimator)
         return task
 

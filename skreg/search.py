@@ -12,13 +12,11 @@ a time, with the same results.
 
 import numbers
 import time
-import warnings
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, clone, is_classifier
 from sklearn.metrics import get_scorer_names
-from sklearn.model_selection import ParameterGrid, check_cv
+from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
@@ -26,7 +24,10 @@ from ._base import BaseRegularizedMLP
 from ._docs import search_doc
 from ._params import did_you_mean
 from ._engine import TowerStructure
+from ._schedule import halving_rungs, single_rung, survivors
+from ._search_results import RungRows, search_results
 from ._search_runs import OneFitAtATime, TowerSearch
+from ._search_scores import SearchScores
 from ._sklearn_callbacks import GroupTasks as _GroupTasks
 from ._sklearn_callbacks import SearchTask as _SearchTask
 from ._sklearn_callbacks import with_callbacks
@@ -43,6 +44,10 @@ DEFAULT_PARAM_GRID = {"l2": [0.0, 1e-4, 1e-3, 1e-2]}
 
 _search_constraints = {
     "param_grid": [dict, list, None],
+    "param_distributions": [dict, list, None],
+    "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "factor": [Interval(numbers.Integral, 2, None, closed="left"), None],
+    "min_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "cv": ["cv_object"],
     "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     "refit": ["boolean"],
@@ -63,29 +68,56 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         return self._estimator_class(**params)
 
     def _candidates(self, base):
-        grid = DEFAULT_PARAM_GRID if self.param_grid is None else self.param_grid
-        for grid_dict in grid if isinstance(grid, list) else [grid]:
-            if not isinstance(grid_dict, dict):
-                raise TypeError(f"param_grid must be a dict or a list of dicts; got {grid!r}.")
-            for name in grid_dict:
-                if name not in SEARCHABLE_PARAMS:
-                    known = name in base.get_params()
-                    raise ValueError(
-                        f"param_grid cannot search {name!r}: "
-                        + (
-                            f"{type(self).__name__} searches "
-                            f"{', '.join(SEARCHABLE_PARAMS)}, which leave the network's "
-                            "layers as they are; use GridSearchCV for other parameters."
-                            if known
-                            else f"it is not a parameter.{did_you_mean(name, SEARCHABLE_PARAMS)}"
-                        )
+        """The candidates: the grid's, or ``n_iter`` drawn from the
+        distributions with ``random_state`` (as RandomizedSearchCV's)."""
+        if self.param_grid is not None and self.param_distributions is not None:
+            raise ValueError(
+                "param_grid and param_distributions are exclusive: give a grid to try "
+                "every combination, or distributions to sample n_iter candidates."
+            )
+        sampled = self.param_distributions is not None
+        space = self.param_distributions if sampled else self.param_grid
+        space = DEFAULT_PARAM_GRID if space is None else space
+        name = "param_distributions" if sampled else "param_grid"
+        for space_dict in space if isinstance(space, list) else [space]:
+            if not isinstance(space_dict, dict):
+                raise TypeError(f"{name} must be a dict or a list of dicts; got {space!r}.")
+            for param, values in space_dict.items():
+                self._check_searchable(base, name, param)
+                if sampled and not (hasattr(values, "rvs") or isinstance(values, (list, tuple))):
+                    raise TypeError(
+                        f"param_distributions[{param!r}] must be a list of values or a "
+                        "scipy.stats distribution (with an rvs method, such as "
+                        f"loguniform(1e-6, 1e-1)); got {values!r}."
                     )
-        candidates = list(ParameterGrid(grid))
+        if sampled:
+            candidates = list(ParameterSampler(space, self.n_iter, random_state=self.random_state))
+        else:
+            candidates = list(ParameterGrid(space))
         if not candidates:
-            raise ValueError("param_grid has no candidates.")
+            raise ValueError(f"{name} has no candidates.")
         for candidate in candidates:
             clone(base).set_params(**candidate)._validate_params()
         return candidates
+
+    def _check_searchable(self, base, name, param):
+        if param in SEARCHABLE_PARAMS:
+            return
+        known = param in base.get_params()
+        raise ValueError(
+            f"{name} cannot search {param!r}: "
+            + (
+                f"{type(self).__name__} searches {', '.join(SEARCHABLE_PARAMS)}, which "
+                "leave the network's layers as they are; use GridSearchCV for other parameters."
+                if known
+                else f"it is not a parameter.{did_you_mean(param, SEARCHABLE_PARAMS)}"
+            )
+        )
+
+    def _rungs(self, n_candidates, epochs):
+        if self.factor is None:
+            return single_rung(n_candidates, epochs)
+        return halving_rungs(n_candidates, epochs, factor=self.factor, min_epochs=self.min_epochs)
 
     def _check_fit_params(self):
         if self.early_stopping:
@@ -137,9 +169,13 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             search = TowerSearch.plan(self, base, template, X, candidates)
             if search is None:
                 search = OneFitAtATime(self, base, template, candidates)
-            results = search.run(X, y, y_encoded, sample_weight, splits,
-                                 tasks=_GroupTasks(context, self))  # fmt: skip
-            self._record_results(candidates, results)
+            results = SearchScores(template, self.scoring, len(candidates), len(splits),
+                                   base.epochs)  # fmt: skip
+            search.start(X, y, y_encoded, sample_weight, splits, results,
+                         tasks=_GroupTasks(context, self, halving=self.factor is not None))  # fmt: skip
+            rows = self._run_rungs(search, self._rungs(len(candidates), base.epochs), results)
+            search.finish()
+            self._record_results(candidates, results, rows)
 
         if self.refit:
             start = time.perf_counter()
@@ -153,46 +189,28 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         task.end()
         return self
 
-    def _record_results(self, candidates, results):
-        scores = results.scores  # [candidates, folds, epochs]
-        n_candidates, n_splits, n_epochs = scores.shape
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
-            self.test_score_curves_ = scores.mean(axis=1)
-            self.train_loss_curves_ = results.train_losses.mean(axis=1)
-            self.test_loss_curves_ = results.test_losses.mean(axis=1)
-        if self.select_epochs:
-            curves = np.where(np.isnan(self.test_score_curves_), -np.inf, self.test_score_curves_)
-            chosen = np.argmax(curves, axis=1)
-            candidates = [{**c, "epochs": int(e) + 1} for c, e in zip(candidates, chosen)]
-        else:
-            chosen = np.full(n_candidates, n_epochs - 1)
-        split_scores = scores[np.arange(n_candidates), :, chosen]  # [candidates, folds]
-        mean = split_scores.mean(axis=1)
-        # NaN scores (diverged fits) rank last, as in GridSearchCV.
-        rank = rankdata(np.where(np.isnan(mean), np.inf, -mean), method="min").astype(np.int32)
-        results_table = {
-            "mean_fit_time": results.fit_times.mean(axis=1),
-            "std_fit_time": results.fit_times.std(axis=1),
-            "mean_score_time": results.score_times.mean(axis=1),
-            "std_score_time": results.score_times.std(axis=1),
-        }
-        for name in sorted({name for c in candidates for name in c}):
-            column = np.ma.MaskedArray(np.empty(n_candidates, dtype=object), mask=True)
-            for i, candidate in enumerate(candidates):
-                if name in candidate:
-                    column[i] = candidate[name]
-            results_table[f"param_{name}"] = column
-        results_table["params"] = candidates
-        for i in range(n_splits):
-            results_table[f"split{i}_test_score"] = split_scores[:, i]
-        results_table.update(
-            mean_test_score=mean, std_test_score=split_scores.std(axis=1), rank_test_score=rank
-        )
-        self.cv_results_ = results_table
-        self.best_index_ = int(np.argmin(rank))
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(mean[self.best_index_])
+    def _run_rungs(self, search, rungs, results):
+        """Train the rungs one after the other, the best ``1/factor`` of each
+        going on to the next; the rows of ``cv_results_``, a list per rung."""
+        alive = list(range(rungs[0].n_candidates))
+        rows = []
+        start = time.perf_counter()
+        for rung in rungs:
+            search.train(alive, rung.epochs)
+            rows.append(RungRows(rung, alive, results, select_epochs=self.select_epochs))
+            if self.verbose and len(rungs) > 1:
+                print(rows[-1].describe(type(self).__name__, len(rungs), search.candidates,
+                                        time.perf_counter() - start), flush=True)  # fmt: skip
+            if rung is not rungs[-1]:
+                alive = survivors(alive, rows[-1].split_scores.mean(axis=1), self.factor)
+        return rows
+
+    def _record_results(self, candidates, results, rows):
+        for name, value in search_results(candidates, results, rows,
+                                          select_epochs=self.select_epochs,
+                                          halving=self.factor is not None,
+                                          epochs=self.epochs).items():  # fmt: skip
+            setattr(self, name, value)
 
     # -- prediction, through the refitted best estimator --------------------------
 
@@ -262,6 +280,10 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         self,
         *,
         param_grid=None,
+        param_distributions=None,
+        n_iter=10,
+        factor=None,
+        min_epochs="auto",
         cv=5,
         scoring=None,
         refit=True,
@@ -304,6 +326,10 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         )  # fmt: skip
         self.class_weight = class_weight
         self.param_grid = param_grid
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+        self.factor = factor
+        self.min_epochs = min_epochs
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
@@ -373,6 +399,10 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         self,
         *,
         param_grid=None,
+        param_distributions=None,
+        n_iter=10,
+        factor=None,
+        min_epochs="auto",
         cv=5,
         scoring=None,
         refit=True,
@@ -415,6 +445,10 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         )  # fmt: skip
         self.loss = loss
         self.param_grid = param_grid
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+        self.factor = factor
+        self.min_epochs = min_epochs
         self.cv = cv
         self.scoring = scoring
         self.refit = refit

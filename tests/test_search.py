@@ -326,17 +326,17 @@ def test_input_dropout_shared_by_the_candidates_stays_on_the_towers(cancer, monk
     X, y = cancer
     kwargs = dict(cv=2, epochs=3, random_state=0, input_dropout=0.2)
     with monkeypatch.context() as patched:
-        patched.setattr(_search_runs.OneFitAtATime, "run", None)  # not called
+        patched.setattr(_search_runs.OneFitAtATime, "start", None)  # not called
         clear_training_cache()
         search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, **kwargs).fit(X, y)
     assert training_cache_info()["misses"] == 1
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     varied = RegularizedMLPClassifierCV(param_grid={"input_dropout": [0.0, 0.2]}, **kwargs)
-    run, fit_by_fit = _search_runs.OneFitAtATime.run, []
+    start, fit_by_fit = _search_runs.OneFitAtATime.start, []
     def counted(self, *args, **kwargs):
         fit_by_fit.append(1)
-        return run(self, *args, **kwargs)
+        return start(self, *args, **kwargs)
 
-    monkeypatch.setattr(_search_runs.OneFitAtATime, "run", counted)
+    monkeypatch.setattr(_search_runs.OneFitAtATime, "start", counted)
     varied.fit(X, y)
     assert fit_by_fit == [1]

@@ -256,17 +256,6 @@ def _resumable_setup(data):
                 batch_size=64, seeds=(3, 4))  # fmt: skip
 
 
-def _take(setup, towers_kept):
-    """The setup of some of the towers only, as a pruned search has it."""
-    everything = setup["blocks"][0][0]
-    return {**setup, "row_weight": setup["row_weight"][towers_kept],
-            "member": setup["member"][towers_kept],
-            "blocks": [(everything, k, k + 1) for k in range(len(towers_kept))],
-            "numbers": {name: (values if name == "optimizer" else
-                               [values[k] for k in towers_kept])
-                        for name, values in setup["numbers"].items()}}  # fmt: skip
-
-
 @pytest.mark.parametrize("data", ["dense", "multi-hot"])
 def test_training_goes_on_where_a_call_stopped(data):
     """Five epochs in calls of 2, 2 and 1 equal five epochs in one call."""
@@ -295,11 +284,14 @@ def test_towers_taken_out_train_on_as_beside_the_others(data):
     others changes nothing for them (dropout masks included)."""
     setup = _resumable_setup(data)
     whole = TowerTrainer(**setup).train(5)
-    first = TowerTrainer(**setup).train(2)
+    trainer = TowerTrainer(**setup)
+    trainer.train(2)
     kept = [1, 3]
-    survivors = first.state.select(kept)
-    assert survivors.n_towers == 2 and survivors.epoch == 2
-    rest = TowerTrainer(**{**_take(setup, kept), "state": survivors}).train(3)
+    trainer.select(kept)  # what successive halving does between rungs
+    assert trainer.n_towers == 2 and trainer.state.epoch == 2
+    assert trainer.numbers["l1"] == [1e-3, 1e-4] and trainer.numbers["key"] == [1, 3]
+    rest = trainer.train(3)
+    assert len(rest.outputs) == 2  # each kept tower's own evaluation block
     np.testing.assert_allclose(rest.losses, whole.losses[2:, kept], rtol=1e-4)
     for position, k in enumerate(kept):
         np.testing.assert_allclose(rest.outputs[position], whole.outputs[k][2:], rtol=1e-4,

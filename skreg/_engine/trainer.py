@@ -12,6 +12,9 @@ from .structure import optimizer_slots, trainable_positions
 
 __all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "label_tensor"]
 
+# The run-time numbers that are one per tower (the others are the group's).
+PER_TOWER_NUMBERS = ("l1", "l2", "dropout", "learning_rate", "key")
+
 
 def label_tensor(y):
     """Labels or targets as the program takes them: float32 [rows, columns]."""
@@ -85,6 +88,15 @@ class TowerEpochs:
         self.penalties = penalties
 
 
+def _block_tensors(blocks):
+    """The evaluation blocks as the program takes them: their rows one after
+    another, where each block's rows and towers start and end."""
+    rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
+    row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
+    tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
+    return tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits))
+
+
 class TowerTrainer:
     """A group of K towers in training: the program's inputs, made once, and
     the :class:`TowerState` that each :meth:`train` call advances. The
@@ -123,15 +135,12 @@ class TowerTrainer:
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
                  batch_size, seeds, train_rows=None):  # fmt: skip
         self._program = cached_program(structure.key, functools.partial(make_program, structure))
-        rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
-        row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
-        tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
         self._inputs = (
             data,
             label_tensor(y),
             tf.constant(row_weight, tf.float32),
             tf.constant(member, tf.float32),
-            tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits)),
+            _block_tensors(blocks),
         )
         # Run-time numbers: a caller may change them between calls.
         self.numbers = {"input_dropout": 0.0, "input_noise": 0.0, **numbers}
@@ -140,6 +149,35 @@ class TowerTrainer:
                                        tf.int64)  # fmt: skip
         self._settings = [batch_size, *seeds]
         self.state = state
+
+    @property
+    def n_towers(self):
+        return self.state.n_towers
+
+    def select(self, towers):
+        """Keep only the towers ``towers`` (increasing positions in this
+        group; evaluation blocks left without towers are dropped): they go
+        on training from their own weights, optimizer slots
+        and counters, with their own numbers and dropout streams, on the
+        same batches, so that they learn what they would have learned
+        beside the others; the others cost nothing more."""
+        towers = np.asarray(towers, np.int64)
+        if len(towers) == 0 or np.any(np.diff(towers) <= 0):
+            raise ValueError(f"towers must be increasing positions; got {towers.tolist()}.")
+        data, y, row_weight, member, _ = self._inputs
+        # A kept tower's new position: how many kept towers come before it.
+        # Blocks left without towers are dropped (no rows scored for nobody).
+        blocks = [(block_rows, *(int(i) for i in np.searchsorted(towers, [first, end])))
+                  for block_rows, first, end in self._blocks]  # fmt: skip
+        self._blocks = [block for block in blocks if block[2] > block[1]]
+        self._inputs = (data, y, tf.gather(row_weight, towers), tf.gather(member, towers),
+                        _block_tensors(self._blocks))  # fmt: skip
+        self.numbers = {
+            name: [values[t] for t in towers] if name in PER_TOWER_NUMBERS else values
+            for name, values in self.numbers.items()
+        }
+        self.state = self.state.select(towers)
+        return self
 
     def train(self, epochs):
         """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
