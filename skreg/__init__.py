@@ -17,6 +17,7 @@ _LAZY = {
     "clear_training_cache": "skreg._engine.cache",
     "MultiHotVectorizer": "skreg.text",
     "plot_learning_curves": "skreg.plotting",
+    "plot_search": "skreg.plotting",
     "run_study": "skreg.study",
     "run_search": "skreg.study",
 }

@@ -24,9 +24,19 @@ def _markdown_table(rows, columns):
     header = "| " + " | ".join(title for _, title, _ in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
     lines = [
-        "| " + " | ".join(fmt.format(row[key]) for key, _, fmt in columns) + " |" for row in rows
+        "| " + " | ".join(_cell(fmt, row[key]) for key, _, fmt in columns) + " |" for row in rows
     ]
     return "\n".join([header, rule, *lines])
+
+
+def _cell(fmt, value):
+    # Sampled parameters are floats of many digits: four significant ones.
+    return f"{value:.4g}" if fmt == "{}" and isinstance(value, float) else fmt.format(value)
+
+
+def _plain(value):
+    """numpy scalars as Python's (sampled candidates hold numpy floats)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _write_csv(path, rows):
@@ -101,12 +111,34 @@ def _study(args):
     return 0
 
 
+# Distributions written NAME=KIND:LOW:HIGH on the command line.
+_DISTRIBUTIONS = {
+    "loguniform": lambda low, high: __import__("scipy.stats").stats.loguniform(low, high),
+    "uniform": lambda low, high: __import__("scipy.stats").stats.uniform(low, high - low),
+}
+
+
 def _parse_grid(items):
-    """{name: values} from NAME=V1,V2 items; values are JSON, so a tuple
-    parameter is written as a list: image_shape=[8,8]."""
+    """{name: values or a distribution} from NAME=V1,V2 items (values are
+    JSON, so a tuple parameter is written as a list: image_shape=[8,8]) and
+    NAME=loguniform:LOW:HIGH or NAME=uniform:LOW:HIGH items (scipy.stats
+    distributions, for sampled candidates)."""
     grid = {}
     for item in items or []:
         name, sep, values = item.partition("=")
+        kind, _, bounds = values.partition(":")
+        if kind in _DISTRIBUTIONS:
+            try:
+                low, high = (float(b) for b in bounds.split(":"))
+                if not 0 <= low < high or (kind == "loguniform" and low == 0):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"--param takes {kind}:LOW:HIGH with 0 {'<' if kind == 'loguniform' else '<='}"
+                    f" LOW < HIGH; got {item!r}."
+                ) from None
+            grid[name] = _DISTRIBUTIONS[kind](low, high)
+            continue
         values = values.replace("True", "true").replace("False", "false")
         try:
             grid[name] = json.loads(f"[{values}]") if sep and values else None
@@ -115,7 +147,7 @@ def _parse_grid(items):
         if not grid[name]:
             raise ValueError(
                 f"--param takes NAME=V1,V2,... with numbers, true/false, null or "
-                f"[lists]; got {item!r}."
+                f"[lists], or NAME=loguniform:LOW:HIGH / uniform:LOW:HIGH; got {item!r}."
             )
     return grid or None
 
@@ -125,13 +157,20 @@ def _search(args):
 
     progress = _Progress(args.quiet)
     grid = _parse_grid(args.param)
+    sampled = args.n_iter is not None or any(not isinstance(v, list)
+                                             for v in (grid or {}).values())  # fmt: skip
     how = ("RegularizedMLPClassifierCV (all fits at once)" if args.method == "cv"
-           else "GridSearchCV")  # fmt: skip
+           else "RandomizedSearchCV" if sampled else "GridSearchCV")  # fmt: skip
+    if args.factor:
+        how += f", successive halving (factor {args.factor})"
     progress.say(f"skreg search on {args.dataset}: {how} with {args.cv}-fold "
                  f"stratified CV{' (quick mode)' if args.quick else ''}")  # fmt: skip
     result = run_search(
         args.dataset,
-        param_grid=grid,
+        param_grid=None if sampled else grid,
+        param_distributions=grid if sampled else None,
+        n_iter=args.n_iter or 10,
+        factor=args.factor,
         cv=args.cv,
         epochs=args.epochs,
         quick=args.quick,
@@ -150,7 +189,7 @@ def _search(args):
     ]
     table = _markdown_table(sorted(result.table, key=lambda r: r["rank"]), columns)
     summary = (
-        f"best parameters: {result.best_params}\n"
+        f"best parameters: { {k: _plain(v) for k, v in result.best_params.items()} }\n"
         f"best mean CV accuracy: {result.best_cv_score:.4f}\n"
         f"held-out accuracy of the refitted best pipeline: {result.test_score:.4f}"
     )
@@ -160,6 +199,13 @@ def _search(args):
         _write_csv(output / "search.csv", result.table)
         (output / "search.md").write_text(f"# Penalty search: {args.dataset}\n\n{table}\n\n"
                                           + summary.replace("\n", "  \n") + "\n")  # fmt: skip
+        if hasattr(result.search, "test_score_curves_"):  # the CV estimator's curves
+            from .plotting import _pyplot, plot_search
+
+            ax = plot_search(result.search)
+            ax.set_title(f"{args.dataset}: {ax.get_title()}")
+            ax.figure.savefig(output / "search.png", dpi=110)
+            _pyplot().close(ax.figure)
     if not args.quiet:
         print(f"\n{table}\n\n{summary}")
     return 0
@@ -201,14 +247,22 @@ def _parser():
                                                 "CV table, best parameters, test score")  # fmt: skip
     common(search)
     search.add_argument("--param", action="append", metavar="NAME=V1,V2",
-                        help="a classifier parameter and its values, repeatable "
-                             "(default: l2=0,1e-4,1e-3,1e-2 and dropout=0,0.5)")  # fmt: skip
+                        help="a classifier parameter and its values, or a distribution to "
+                             "sample (NAME=loguniform:1e-6:1e-1, NAME=uniform:0:0.6), "
+                             "repeatable (default: l2=0,1e-4,1e-3,1e-2 and dropout=0,0.5)")  # fmt: skip
+    search.add_argument("--n-iter", type=int, help="sample this many candidates from the "
+                                                    "--param values and distributions "
+                                                    "(default 10 when a --param is a distribution)")  # fmt: skip
+    search.add_argument("--factor", type=int, help="successive halving: keep the best 1/FACTOR "
+                                                    "of the candidates after each rung, which "
+                                                    "go on training (--method cv)")  # fmt: skip
     search.add_argument("--cv", type=int, default=3, help="stratified folds")
     search.add_argument("--method", choices=["cv", "grid"], default="cv",
                         help="cv: RegularizedMLPClassifierCV, every fit at once on features "
                              "made once (default); grid: GridSearchCV over the Pipeline, "
                              "features refitted in each fold")  # fmt: skip
-    search.add_argument("--output", help="folder for search.csv and search.md")
+    search.add_argument("--output", help="folder for search.csv, search.md and (--method cv) "
+                                         "search.png, the candidates' curves")  # fmt: skip
     search.set_defaults(run=_search)
     return parser
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__all__ = ["plot_learning_curves", "save_study_figures"]
+__all__ = ["plot_learning_curves", "plot_search", "save_study_figures"]
 
 _METRIC_LABELS = {
     "loss": "training loss",
@@ -85,6 +85,68 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
     ax.legend()
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_search(search, *, metric="score", ax=None, title=None):
+    """Each candidate's mean held-out score (or loss) after each epoch in a
+    fitted CV search; with successive halving the candidates left behind end
+    at their rung (dotted lines mark the rungs). The winner is drawn bold.
+
+    Parameters
+    ----------
+    search : fitted RegularizedMLPClassifierCV or RegularizedMLPRegressorCV
+    metric : {"score", "loss"}, default="score"
+        ``test_score_curves_`` or ``test_loss_curves_`` (without penalties).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure otherwise.
+    title : str, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import numpy as np
+
+    if metric not in ("score", "loss"):
+        raise ValueError(f"metric must be 'score' or 'loss'; got {metric!r}.")
+    curves = getattr(search, f"test_{metric}_curves_", None)
+    if curves is None:
+        raise TypeError(
+            "plot_search draws a fitted RegularizedMLPClassifierCV or "
+            f"RegularizedMLPRegressorCV; got {type(search).__name__}"
+            + ("" if hasattr(search, "cv_results_") else " (fit it first)") + "."
+        )
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    results = search.cv_results_
+    # The winner's candidate: its row's parameters without the epochs the
+    # search added to them.
+    best = {k: v for k, v in search.best_params_.items() if k != "epochs"}
+    rows = [{k: v for k, v in p.items() if k != "epochs"} for p in results["params"]]
+    candidates = list({repr(sorted(p.items())): p for p in rows}.values())
+    winner = next(i for i, p in enumerate(candidates) if p == best)
+    epochs = np.arange(1, curves.shape[1] + 1)
+    for i, values in enumerate(curves):
+        if i == winner:
+            continue
+        last = np.flatnonzero(np.isfinite(values))
+        ax.plot(epochs, values, color="0.6", linewidth=0.8, alpha=0.7)
+        if len(last) and last[-1] < len(values) - 1:  # left behind at a rung
+            ax.plot(epochs[last[-1]], values[last[-1]], "x", color="0.5", markersize=4)
+    label = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in sorted(best.items()))  # fmt: skip
+    ax.plot(epochs, curves[winner], color="C3", linewidth=2.2, label=f"winner: {label}")
+    for n_resources in getattr(search, "n_resources_", [])[:-1]:
+        ax.axvline(n_resources, color="0.3", linestyle=":", linewidth=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"mean held-out {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    halving = (f", halving {' -> '.join(map(str, search.n_candidates_))} candidates"
+               if hasattr(search, "n_candidates_") else "")  # fmt: skip
+    ax.set_title(title or f"{len(curves)} candidates{halving}")
     return ax
 
 

@@ -10,7 +10,12 @@ import time
 
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
@@ -222,6 +227,9 @@ def run_search(
     dataset="imdb",
     *,
     param_grid=None,
+    param_distributions=None,
+    n_iter=10,
+    factor=None,
     cv=3,
     epochs=None,
     batch_size=None,
@@ -243,6 +251,10 @@ def run_search(
     IMDB, so the vocabulary is learned inside each fold; ``StandardScaler``
     then the classifier for digits). ``param_grid`` names classifier
     parameters without prefix, e.g. ``{"l2": [0, 1e-3], "dropout": [0, 0.5]}``.
+    ``param_distributions`` (lists or scipy.stats distributions) with
+    ``n_iter`` samples candidates instead (``RandomizedSearchCV`` for
+    ``method="grid"``); ``factor`` adds successive halving over epochs
+    (``method="cv"`` only).
 
     Returns
     -------
@@ -254,7 +266,13 @@ def run_search(
     """
     from .mlp import RegularizedMLPClassifier
 
-    param_grid = dict(DEFAULT_SEARCH_GRID if param_grid is None else param_grid)
+    sampled = param_distributions is not None
+    if sampled and param_grid is not None:
+        raise ValueError("param_grid and param_distributions are exclusive.")
+    if factor is not None and method != "cv":
+        raise ValueError("factor (successive halving) needs method='cv'.")
+    param_grid = dict(param_distributions if sampled else
+                      DEFAULT_SEARCH_GRID if param_grid is None else param_grid)  # fmt: skip
     if quick and param_grid == DEFAULT_SEARCH_GRID:
         param_grid = {"l2": [0.0, 1e-3], "dropout": [0.0, 0.5]}
     defaults = DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["imdb"])
@@ -288,31 +306,38 @@ def run_search(
 
         # One-value entries of other parameters are settings, not candidates.
         fixed = {name: values[0] for name, values in param_grid.items()
-                 if name not in SEARCHABLE_PARAMS and len(values) == 1}  # fmt: skip
+                 if name not in SEARCHABLE_PARAMS and isinstance(values, list)
+                 and len(values) == 1}  # fmt: skip
         features = first_step[1]
+        space = {k: v for k, v in param_grid.items() if k not in fixed}
         search = RegularizedMLPClassifierCV(
             **classifier.set_params(**fixed).get_params(), cv=folds,
-            param_grid={k: v for k, v in param_grid.items() if k not in fixed},
+            param_grid=None if sampled else space,
+            param_distributions=space if sampled else None, n_iter=n_iter, factor=factor,
         ).fit(features.fit_transform(X), y)
         fitted = Pipeline([first_step, ("regularizedmlpclassifier", search.best_estimator_)])
         prefix = ""
     elif method == "grid":
         pipeline = Pipeline([first_step, ("regularizedmlpclassifier", classifier)])
-        search = GridSearchCV(
-            pipeline,
-            {f"regularizedmlpclassifier__{k}": list(v) for k, v in param_grid.items()},
-            cv=folds,
-            verbose=verbose,
-        )
+        space = {f"regularizedmlpclassifier__{k}": v if hasattr(v, "rvs") else list(v)
+                 for k, v in param_grid.items()}  # fmt: skip
+        search = (
+            RandomizedSearchCV(pipeline, space, n_iter=n_iter, cv=folds, verbose=verbose,
+                               random_state=random_state)
+            if sampled
+            else GridSearchCV(pipeline, space, cv=folds, verbose=verbose)
+        )  # fmt: skip
         search.fit(X, y)
         prefix, fixed = "regularizedmlpclassifier__", {}
         fitted = search  # its refitted best pipeline
     else:
         raise ValueError(f"method must be 'cv' or 'grid', got {method!r}.")
     results = search.cv_results_
+    # With halving, a row is a candidate at a rung: its epochs tell which.
+    names = [*param_grid, *(["epochs"] if factor is not None else [])]
     table = [
         {
-            **{name: params.get(prefix + name, fixed.get(name)) for name in param_grid},
+            **{name: params.get(prefix + name, fixed.get(name)) for name in names},
             "mean_cv_accuracy": float(results["mean_test_score"][i]),
             "std_cv_accuracy": float(results["std_test_score"][i]),
             "rank": int(results["rank_test_score"][i]),

@@ -117,6 +117,65 @@ def test_search_params_are_json_values_so_augmentation_options_fit_in():
             _parse_grid([bad])
 
 
+def test_search_distributions_on_the_command_line():
+    from scipy.stats import loguniform, uniform
+
+    from skreg.cli import _parse_grid
+
+    grid = _parse_grid(["l2=loguniform:1e-6:1e-1", "dropout=uniform:0:0.6", "l1=0,1e-4"])
+    assert isinstance(grid["l2"].dist, type(loguniform(1, 2).dist))
+    assert grid["l2"].support() == pytest.approx((1e-6, 1e-1))
+    assert isinstance(grid["dropout"].dist, type(uniform().dist))
+    assert grid["dropout"].support() == pytest.approx((0, 0.6))
+    assert grid["l1"] == [0, 1e-4]
+    for bad in ["l2=loguniform:0:1", "l2=loguniform:1e-3", "l2=uniform:0.5:0.1",
+                "l2=uniform:a:b"]:  # fmt: skip
+        with pytest.raises(ValueError, match="LOW < HIGH"):
+            _parse_grid([bad])
+
+
+def test_command_search_sampled_with_halving_writes_the_figure(tmp_path, capsys):
+    code = main(["search", "--dataset", "digits", "--param", "l2=loguniform:1e-5:1e-1",
+                 "--n-iter", "4", "--factor", "2", "--epochs", "4", "--cv", "2",
+                 "--output", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "successive halving (factor 2)" in out and "best parameters" in out
+    with open(tmp_path / "search.csv") as f:
+        rows = list(csv.DictReader(f))
+    # 4 candidates for 1 epoch, 2 for 2, 1 for 4: a row per candidate and rung.
+    assert sorted(int(row["epochs"]) for row in rows) == [1, 1, 1, 1, 2, 2, 4]
+    assert all(1e-5 <= float(row["l2"]) <= 1e-1 for row in rows)
+    assert (tmp_path / "search.png").stat().st_size > 10_000
+
+
+def test_plot_search_draws_every_candidate_and_marks_the_winner():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.datasets import load_digits
+
+    from skreg import RegularizedMLPClassifierCV, plot_search
+
+    X, y = load_digits(return_X_y=True)
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3, 1e-2, 1e-1]}, factor=2,
+                                        cv=2, epochs=4, random_state=0,
+                                        refit=False).fit(X / 16, y)  # fmt: skip
+    ax = plot_search(search, metric="loss")
+    lines = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert len(lines) == 4
+    winner = next(line for line in lines if line.get_label().startswith("winner"))
+    np.testing.assert_allclose(winner.get_ydata(), search.test_loss_curves_[
+        [i for i, p in enumerate(search.cv_results_["params"][:4])
+         if p["l2"] == search.best_params_["l2"]][0]])  # fmt: skip
+    assert len([line for line in ax.lines if line.get_linestyle() == ":"]) == 2  # rungs
+    with pytest.raises(TypeError, match="fit it first"):
+        plot_search(RegularizedMLPClassifierCV())
+    with pytest.raises(ValueError, match="'score' or 'loss'"):
+        plot_search(search, metric="accuracy")
+
+
 def test_command_search_over_image_augmentation_on_digits(tmp_path):
     code = main(["search", "--dataset", "digits", "--param", "image_shape=[8,8]",
                  "--param", "image_shift=0,0.125", "--epochs", "2", "--cv", "2",
