@@ -7,7 +7,9 @@ time including the refit; the contenders run in turn, ``--runs`` rounds.
   reviews), 16-16, 27 candidates sampled from ``l2 ~ loguniform(1e-6, 1e-1)``
   and ``dropout ~ uniform(0, 0.6)`` (MLPClassifier: ``alpha ~
   loguniform(1e-6, 1e-1)``), 3 stratified folds, up to 20 epochs of 512:
-  ``skreg_halving`` (RegularizedMLPClassifierCV, factor=3), ``skreg_full``
+  ``skreg_halving`` (RegularizedMLPClassifierCV, factor=3; its last rung
+  trains 20 epochs), ``skreg_halving_min1`` (min_epochs=1: the rungs of
+  scikit-learn's halving here, 1, 3 and 9 epochs), ``skreg_full``
   (the same 27 candidates trained for every epoch), ``sklearn_random``
   (RandomizedSearchCV(MLPClassifier, n_iter=27, max_iter=20)) and
   ``sklearn_halving`` (HalvingRandomSearchCV(MLPClassifier,
@@ -35,11 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CONTENDERS = {
-    "imdb": ("skreg_halving", "skreg_full", "sklearn_halving", "sklearn_random"),
+    "imdb": ("skreg_halving", "skreg_halving_min1", "skreg_full", "sklearn_halving",
+             "sklearn_random"),
     "breast_cancer": ("skreg_halving", "sklearn_halving"),
 }
 LABELS = {
     "skreg_halving": "skreg CV, halving (factor 3)",
+    "skreg_halving_min1": "skreg CV, halving, min_epochs=1 (scikit-learn's rungs)",
     "skreg_full": "skreg CV, every candidate every epoch",
     "sklearn_halving": "HalvingRandomSearchCV(MLPClassifier)",
     "sklearn_random": "RandomizedSearchCV(MLPClassifier)",
@@ -78,7 +82,8 @@ def halving_worker(contender, dataset, data_path, epochs, folds):
     if contender.startswith("skreg"):
         search = RegularizedMLPClassifierCV(
             param_distributions={"l2": loguniform(1e-6, 1e-1), "dropout": uniform(0, 0.6)},
-            n_iter=N_CANDIDATES, factor=FACTOR if contender == "skreg_halving" else None,
+            n_iter=N_CANDIDATES, factor=None if contender == "skreg_full" else FACTOR,
+            min_epochs=1 if contender == "skreg_halving_min1" else "auto",
             cv=cv, epochs=epochs, **common,
         )  # fmt: skip
     elif contender == "sklearn_random":
@@ -108,11 +113,12 @@ def halving_worker(contender, dataset, data_path, epochs, folds):
     return result
 
 
-def run_section(say, in_process, data_path, *, runs, quick=False):
-    """The runs, in turn, and their table (``say`` writes a line)."""
+def run_section(say, heading, in_process, data_path, *, runs, quick=False):
+    """The runs, in turn, and their table (``say`` writes a line, ``heading``
+    the section's title)."""
     epochs = 2 if quick else 20
     cases = [("imdb", str(data_path), 3), ("breast_cancer", None, 5)]
-    say(f"## Successive halving: 27 sampled candidates, up to {epochs} epochs, factor 3\n")
+    heading(f"## Successive halving: 27 sampled candidates, up to {epochs} epochs, factor 3\n")
     say("Wall time of the whole search including the refit, each contender in a fresh "
         "process timed after its imports, the contenders in turn. skreg samples `l2 ~ "
         "loguniform(1e-6, 1e-1)` and `dropout ~ uniform(0, 0.6)`, MLPClassifier `alpha ~ "
@@ -161,7 +167,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "imdb.npz"
         run.save_data(path, *run.imdb_multi_hot())
-        run_section(print, run.in_process, path, runs=args.runs, quick=args.quick)
+        run_section(print, print, run.in_process, path, runs=args.runs, quick=args.quick)
     print(json.dumps({"done": True}))
 
 

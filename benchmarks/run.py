@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import halving  # noqa: E402  (the section's workers and table)
 SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "progress",
             "augmentation",
-            "predict")  # fmt: skip
+            "predict", "halving")  # fmt: skip
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp",
               "sklearn_mlp_fit"]  # fmt: skip
 LABELS = {
@@ -649,7 +649,7 @@ def main():
         epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 100, 4
         augmentation_runs = 5
     paths = {}
-    if {"train", "grid", "cv", "augmentation"} & set(sections):  # only these read the data sets
+    if {"train", "grid", "cv", "augmentation", "halving"} & set(sections):  # these read the data
         for name, make in datasets.items():
             paths[name] = tmp / f"{len(paths)}.npz"
             save_data(paths[name], *make())
@@ -955,6 +955,11 @@ def main():
                 f"| {skreg_s:.4f} ({min(r['skreg']):.4f}-{max(r['skreg']):.4f}) "
                 f"| {skreg_s / keras_s:.2f}x |")
         say()
+
+    if "halving" in sections:
+        current = "halving"
+        halving.run_section(say, heading, in_process, next(iter(paths.values())),
+                            runs=1 if args.quick else 3, quick=args.quick)  # fmt: skip
 
     if not args.no_write:
         output = Path(args.output)

@@ -201,6 +201,14 @@ SEARCH_DOC = """
         optimizer buffers, activations and held-out outputs). Each fold's
         candidates train as one group, or several when they would take
         more; two groups train at a time when two fit in the budget.
+    n_jobs : int or None, default=None
+        As GridSearchCV's: None (or 1) trains the groups in this process;
+        otherwise each group's rung is a joblib task, run by ``n_jobs``
+        worker processes or by the active joblib backend (such as
+        ``joblib.parallel_backend("dask")`` on a dask.distributed cluster),
+        and scored here. Each task sends the group's weights and optimizer
+        state back and forth, and each worker traces the program once: on
+        one machine None is usually faster.
 """
 
 CV_ATTRIBUTES_DOC = """
@@ -268,6 +276,10 @@ CV_NOTES_DOC = """
     see the search and the refit as the fit's two subtasks: the search's
     groups of towers (two may run at once) with their epochs, reported as
     each call of the program ends, and the refit's epochs.
+
+    With ``factor``, the search runs in rungs (:func:`skreg.plot_search`
+    draws them): the survivors of a rung keep their towers, weights and
+    optimizer state, and the groups hold only survivors from then on.
 
     Settings the program does not cover are searched one fit at a time with
     the base estimator (same results, at its speed):

@@ -3,9 +3,7 @@ program (:mod:`skreg._engine`), in groups under the memory budget, or one
 fit at a time with the base estimator for what the towers do not cover."""
 
 import concurrent.futures
-import contextlib
 import copy
-import functools
 import math
 import time
 import warnings
@@ -13,21 +11,14 @@ import warnings
 import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils import check_random_state
 
 from ._base import PREDICT_BATCH_SIZE
-from ._engine import (
-    TowerState,
-    TowerStructure,
-    TowerTrainer,
-    initial_weights,
-    optimizer_slots,
-    tower_bytes,
-    tower_data,
-)
+from ._engine import optimizer_slots, tower_bytes, tower_data
 from ._inference import predict_float64
-from ._tensorflow import keras, tf
-from ._engine.fit import epochs_per_call_of
+from ._tensorflow import keras
+from ._search_groups import FoldData, Group, train_group
 from ._engine.model import NotOnProgram, plan_model
 
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
@@ -94,12 +85,10 @@ class TowerSearch:
         # every fold made the folds' networks learn alike: a candidate's mean
         # score varied across seeds 2-3x as much as GridSearchCV's.)
         budget = self.search.memory_budget * 2**20
-        # The data once for every fold (each picks its rows in the program).
-        data = tower_data(X, base._resolved_batch_size(len(splits[0][0])),
-                          binary=self.structure["binary"])  # fmt: skip
+        data_batch_size = base._resolved_batch_size(len(splits[0][0]))
         self.groups, group_bytes = [], 0
         for fold, split in enumerate(splits):
-            fold_data = _FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
+            fold_data = FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
             per_tower = tower_bytes(
                 X.shape[1], hidden, n_outputs, n_rows=len(split[0]) + len(split[1]),
                 batch_size=fold_data.batch_size, epochs=n_epochs,
@@ -108,17 +97,26 @@ class TowerSearch:
             largest = max(1, int(budget // per_tower))
             size = math.ceil(n_candidates / math.ceil(n_candidates / largest))
             for first in range(0, n_candidates, size):
-                self.groups.append(_Group(
-                    self, len(self.groups) + 1, fold_data, list(range(first, min(first + size, n_candidates))),
-                    data=data, n_features=X.shape[1], hidden=hidden, n_outputs=n_outputs,
+                self.groups.append(Group(
+                    self, len(self.groups) + 1, fold_data,
+                    list(range(first, min(first + size, n_candidates))),
+                    n_features=X.shape[1], hidden=hidden, n_outputs=n_outputs,
                     seeds=(shuffle_seed, dropout_seed), model_seed=model_seed,
+                    data_batch_size=data_batch_size,
                 ))  # fmt: skip
             group_bytes = max(group_bytes, size * per_tower)
-        # Two groups at a time where two fit in the budget (TensorFlow lets go
-        # of the GIL): small networks' steps are bound by per-op overhead,
-        # which a second program in flight overlaps (breast_cancer, 5 folds:
-        # 0.5 vs 0.9 s); on large ones each already keeps both cores busy.
+        # Where joblib runs tasks elsewhere (n_jobs, a Dask cluster), a
+        # group's rung is a task; else the groups train here, two at a time
+        # where two fit in the budget (TensorFlow lets go of the GIL): small
+        # networks' steps are bound by per-op overhead, which a second
+        # program in flight overlaps (breast_cancer, 5 folds: 0.5 vs 0.9 s);
+        # on large ones each already keeps both cores busy.
+        self.as_tasks = effective_n_jobs(self.search.n_jobs) != 1
         self.in_parallel = len(self.groups) > 1 and 2 * group_bytes <= budget
+        self.X = X
+        # The data once for every fold (each picks its rows in the program).
+        self.data = None if self.as_tasks else tower_data(
+            X, data_batch_size, binary=self.structure["binary"])  # fmt: skip
         self.progress = (_Progress(type(self.search).__name__, self.candidates, results,
                                    len(self.groups)) if base.verbose else None)  # fmt: skip
 
@@ -129,12 +127,19 @@ class TowerSearch:
         for group in self.groups:
             group.keep([c for c in group.candidates if c in alive])
         self.groups = [group for group in self.groups if group.candidates]
-        if self.in_parallel and len(self.groups) > 1:
+        if self.as_tasks:
+            done = Parallel(n_jobs=self.search.n_jobs)(
+                delayed(train_group)(group.spec(), self.X, group.state, epochs)
+                for group in self.groups
+            )  # fmt: skip
+            for group, (trained, seconds) in zip(self.groups, done):
+                group.trained_elsewhere(trained, seconds)
+        elif self.in_parallel and len(self.groups) > 1:
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                list(pool.map(lambda group: group.train(epochs), self.groups))
+                list(pool.map(lambda group: group.train(self.data, epochs), self.groups))
         else:
             for group in self.groups:
-                group.train(epochs)
+                group.train(self.data, epochs)
 
     def finish(self):
         for group in self.groups:
@@ -150,136 +155,6 @@ class TowerSearch:
                 "Standardize the inputs or lower the learning rate.",
                 FitFailedWarning,
             )
-
-
-class _Group:
-    """A group of towers: some candidates on one fold, trained side by side
-    by one :class:`TowerTrainer` (made at its first call), rung after rung."""
-
-    def __init__(self, search, number, fold_data, candidates, *, data, n_features, hidden,
-                 n_outputs, seeds, model_seed):  # fmt: skip
-        self.search, self.number, self.fold_data = search, number, fold_data
-        self.candidates = candidates
-        self._make = functools.partial(self._trainer, data, n_features, hidden, n_outputs,
-                                       seeds, model_seed)  # fmt: skip
-        self.trainer = self.task = None
-
-    def keep(self, candidates):
-        """Keep only ``candidates`` (a subset, in order): their towers go on."""
-        if candidates == self.candidates:
-            return
-        if self.trainer is not None and candidates:
-            self.trainer.select([self.candidates.index(c) for c in candidates])
-        self.candidates = candidates
-        if not candidates:
-            self.trainer = None  # lets go of its state
-            if self.task is not None:
-                self.search.tasks.end(self.task)
-                self.task = None
-
-    def _trainer(self, data, n_features, hidden, n_outputs, seeds, model_seed):
-        search, fold_data, candidates = self.search, self.fold_data, self.candidates
-        params = search.base.get_params()
-        values = [{**params, **search.candidates[c]} for c in candidates]
-        numbers = {
-            "l1": [v["l1"] for v in values],
-            "l2": [v["l2"] for v in values],
-            "dropout": [v["dropout"] for v in values],
-            "learning_rate": [search.hyper[0] if v["learning_rate"] is None else v["learning_rate"]
-                              for v in values],  # fmt: skip
-            "optimizer": search.hyper[1:],
-            # Each network's dropout masks from its own place in the search,
-            # whatever group it trains in.
-            "key": [c * search.results.scores.shape[1] + fold_data.fold for c in candidates],
-            "input_dropout": values[0]["input_dropout"],
-            "input_noise": values[0]["input_noise"],
-        }
-        structure = TowerStructure(**search.structure)
-        # One draw for every network, as a grid search with a fixed random_state
-        # starts every fit from the same weights. (A draw per fold was tried:
-        # it did not make the folds' scores less alike, see BENCHMARKS.md.)
-        weights = initial_weights(n_features, hidden, n_outputs, seeds=[model_seed] * len(values),
-                                  batch_norm=structure.batch_norm)  # fmt: skip
-        return TowerTrainer(
-            structure, data, fold_data.y_encoded,
-            np.tile(fold_data.row_weight, (len(values), 1)),
-            np.tile(fold_data.member, (len(values), 1)), [(fold_data.test, 0, len(values))],
-            TowerState.start(structure, weights), numbers, batch_size=fold_data.batch_size,
-            seeds=seeds, train_rows=fold_data.train,
-        )  # fmt: skip
-
-    def train(self, until):
-        """Train the group's towers until they have trained ``until`` epochs."""
-        search, results, fold = self.search, self.search.results, self.fold_data.fold
-        start = time.perf_counter()
-        if self.trainer is None:
-            self.trainer = self._make()
-        tasks, progress = search.tasks, search.progress
-        if tasks is not None and self.task is None:
-            self.task = tasks.begin(self.number, search.base.epochs)
-        # Silent: the rung in one call. Watched (verbose or scikit-learn's
-        # callbacks): calls of an epoch or a few, scored and reported as each
-        # ends (see _Progress).
-        watched = progress is not None or tasks is not None
-        epochs_per_call = 1 if watched else until
-        scoring = sum(results.score_times[c, fold] for c in self.candidates)
-        while self.trainer.state.epoch < until:
-            first_epoch = self.trainer.state.epoch
-            call_start = time.perf_counter()
-            with _training_errors_reported():
-                trained = self.trainer.train(min(epochs_per_call, until - first_epoch))
-            call_seconds = time.perf_counter() - call_start
-            towers = [(c, fold) for c in self.candidates]
-            epochs = slice(first_epoch, trained.state.epoch)
-            results.train_losses[self.candidates, fold, epochs] = trained.losses.T
-            search.diverged[self.candidates, fold] |= ~np.isfinite(trained.losses).all(axis=0)
-            results.add(towers, trained.outputs[0], self.fold_data.y_test,
-                        self.fold_data.y_test_encoded, first_epoch=first_epoch)  # fmt: skip
-            if progress is not None:
-                progress.report(self.number, towers, trained.state.epoch, search.base.epochs)
-            if tasks is not None:
-                tasks.epochs(self.task, len(trained.losses))
-            if watched:
-                epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
-        # Scoring between calls is timed apart (score_times): training is the rest.
-        scoring = sum(results.score_times[c, fold] for c in self.candidates) - scoring
-        results.fit_times[self.candidates, fold] += (
-            (time.perf_counter() - start - scoring) / len(self.candidates))
-
-
-class _FoldData:
-    """One fold as its groups of towers take it: its training rows (batches
-    are cut from them), their weights, and its held-out rows (scored)."""
-
-    def __init__(self, fold, y, y_encoded, sample_weight, split, template, base):
-        train, test = split
-        self.fold = fold
-        self.train, self.test = train, test
-        self.batch_size = base._resolved_batch_size(len(train))
-        self.y_encoded = y_encoded  # of every row, as the program takes them
-        self.y_test, self.y_test_encoded = y[test], y_encoded[test]
-        # The training rows' weights (class weights from the fold's own rows,
-        # as its separate fit computes them); only the last argument's length is read.
-        weight = template._sample_weight(
-            y_encoded[train], None if sample_weight is None else sample_weight[train], train
-        )
-        self.row_weight = np.zeros(len(y), np.float32)
-        self.row_weight[train] = 1.0 if weight is None else weight
-        self.member = np.zeros(len(y), np.float32)
-        self.member[train] = 1.0
-
-
-@contextlib.contextmanager
-def _training_errors_reported():
-    """TensorFlow's errors while training the towers as a RuntimeError that
-    names the search (not a raw traceback)."""
-    try:
-        yield
-    except tf.errors.OpError as error:
-        raise RuntimeError(
-            f"TensorFlow failed while training the search's networks: "
-            f"{error.message.strip().splitlines()[0]}"
-        ) from None
 
 
 class _Progress:

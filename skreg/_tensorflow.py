@@ -15,9 +15,15 @@ import weakref
 
 __all__ = ["gradients_released_with", "keras", "tf"]
 
-# A user who set these explicitly keeps their choice.
-_USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A user who set these explicitly keeps their choice. A worker process
+# (joblib, Dask) inherits the level skreg set in its parent: the marker says
+# it is skreg's, so the worker's import is quiet too.
+_SET_BY_SKREG = "SKREG_SET_TF_CPP_MIN_LOG_LEVEL"
+_USER_SET_TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL" in os.environ
+                          and os.environ.get(_SET_BY_SKREG) != "1")  # fmt: skip
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ[_SET_BY_SKREG] = "1"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 

@@ -53,6 +53,7 @@ _search_constraints = {
     "refit": ["boolean"],
     "select_epochs": ["boolean"],
     "memory_budget": [Interval(numbers.Real, 0, None, closed="neither")],
+    "n_jobs": [numbers.Integral, None],
 }
 
 
@@ -289,6 +290,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         refit=True,
         select_epochs=False,
         memory_budget=512,
+        n_jobs=None,
         hidden_layer_sizes=(16, 16),
         activation="relu",
         l1=0.0,
@@ -335,6 +337,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         self.refit = refit
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
+        self.n_jobs = n_jobs
 
     def _set_target_attributes(self, template):
         self.classes_ = template.classes_
@@ -408,6 +411,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         refit=True,
         select_epochs=False,
         memory_budget=512,
+        n_jobs=None,
         hidden_layer_sizes=(16, 16),
         activation="relu",
         l1=0.0,
@@ -454,6 +458,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         self.refit = refit
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
+        self.n_jobs = n_jobs
 
     def _set_target_attributes(self, template):
         self.n_outputs_ = template.n_outputs_

@@ -23,7 +23,8 @@ def test_benchmark_quick_mode_runs_every_contender(tmp_path):
                   "sklearn MLPClassifier (CSR, partial_fit)", "StratifiedKFold", "MB per fit",
                   "skreg MultiHotVectorizer", "Input dropout's cost", "skreg / Keras",
                   "fit(max_iter=k)", "Grid search on a small table", "skreg CV",
-                  "Progress output of the CV search"):  # fmt: skip
+                  "Progress output of the CV search", "Successive halving",
+                  "HalvingRandomSearchCV(MLPClassifier)"):  # fmt: skip
         assert label in table
 
 

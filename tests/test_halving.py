@@ -88,6 +88,20 @@ def test_halving_keeps_training_the_survivors_as_the_full_search_trains_them(can
         assert without_epochs(best[: len(survived)]) == without_epochs(survived)
 
 
+def test_halving_under_a_memory_budget_of_one_tower_per_group(cancer):
+    """Groups cut under the budget are pruned group by group (the empty ones
+    let go): the same curves as one group per fold."""
+    X, y = cancer
+    kwargs = dict(param_distributions=DISTRIBUTIONS, n_iter=6, cv=2, epochs=4, factor=2,
+                  random_state=0, refit=False)  # fmt: skip
+    together = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    apart = RegularizedMLPClassifierCV(**kwargs, memory_budget=1e-6).fit(X, y)
+    assert apart.n_candidates_ == together.n_candidates_ == [6, 3, 2]
+    np.testing.assert_allclose(apart.test_loss_curves_, together.test_loss_curves_, rtol=1e-4,
+                               atol=1e-6)  # fmt: skip
+    assert apart.cv_results_["params"] == together.cv_results_["params"]
+
+
 def test_halving_results_as_scikit_learn_halving_gives_them(cancer):
     pd = pytest.importorskip("pandas")
     X, y = cancer

@@ -576,6 +576,22 @@ def _run_python(code, env=None):
     )  # fmt: skip
 
 
+def test_worker_processes_import_tensorflow_quietly_too():
+    """A joblib worker inherits the log level skreg set in its parent; its
+    own import of TensorFlow must be as quiet as the parent's."""
+    result = _run_python(
+        """
+        import os, subprocess, sys
+        import skreg._tensorflow  # sets the level, as a parent's skreg does
+        child = subprocess.run([sys.executable, "-c", "import skreg._tensorflow"],
+                               capture_output=True, text=True, env=dict(os.environ))
+        print(repr(child.stderr))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "''" and result.stderr == ""
+
+
 def test_import_and_quiet_fit_print_nothing_and_verbose_shows_progress():
     result = _run_python(
         """

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from joblib import Parallel, delayed, parallel_backend
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -59,3 +60,31 @@ def test_grid_search_on_a_dask_cluster_of_two_worker_processes():
         with distributed.Client(cluster), parallel_backend("dask"):
             on_cluster = search.fit(X, y).cv_results_["mean_test_score"]
     np.testing.assert_allclose(on_cluster, local, atol=0.01)
+
+
+def test_cv_search_groups_as_tasks_on_a_dask_cluster_and_in_worker_processes():
+    """A search's tower groups run as joblib tasks, a task per group and
+    rung, the survivors' state going back and forth: the same scores as in
+    this process, with halving."""
+    distributed = pytest.importorskip("distributed")
+    from scipy.stats import loguniform
+
+    from skreg import RegularizedMLPClassifierCV
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    search = RegularizedMLPClassifierCV(
+        param_distributions={"l2": loguniform(1e-5, 1e-1), "dropout": [0.0, 0.3]}, n_iter=6,
+        factor=2, cv=3, epochs=4, random_state=0, refit=False,
+    )  # fmt: skip
+    local = search.fit(X, y).cv_results_
+    in_workers = clone(search).set_params(n_jobs=2).fit(X, y).cv_results_
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        with distributed.Client(cluster), parallel_backend("dask"):
+            on_cluster = clone(search).fit(X, y)
+    assert on_cluster.n_candidates_ == [6, 3, 2]
+    for results in (in_workers, on_cluster.cv_results_):
+        assert results["params"] == local["params"]
+        np.testing.assert_allclose(results["mean_test_score"], local["mean_test_score"],
+                                   atol=0.01)  # fmt: skip

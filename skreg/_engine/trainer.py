@@ -56,6 +56,17 @@ class TowerState:
     def n_towers(self):
         return int(self.weights[-1].shape[0])
 
+    # Pickled as numpy arrays (a search's state goes to joblib's workers).
+    def __getstate__(self):
+        return {"weights": [w.numpy() for w in self.weights],
+                "slots": [s.numpy() for s in self.slots],
+                "epoch": self.epoch, "iteration": self.iteration}  # fmt: skip
+
+    def __setstate__(self, state):
+        self.__init__([tf.constant(w) for w in state["weights"]],
+                      [tf.constant(s) for s in state["slots"]],
+                      epoch=state["epoch"], iteration=state["iteration"])  # fmt: skip
+
     def select(self, towers):
         """The state of the towers ``towers`` (positions in this group) alone,
         to be trained on as a smaller group."""

@@ -1,0 +1,207 @@
+"""A CV search's groups of towers: some candidates on one fold, trained side
+by side, rung after rung.
+
+A group trains in this process (its :class:`TowerTrainer` kept between
+rungs, an epoch or a few per call when someone watches) or, where joblib
+runs tasks elsewhere (``n_jobs``, a Dask cluster), as one task per group
+and rung: :func:`train_group` rebuilds the trainer from the group's
+picklable description and its state, trains the rung and sends back the
+state, the losses and the held-out outputs, which are scored here.
+"""
+
+import contextlib
+import time
+
+import numpy as np
+
+from ._engine import TowerState, TowerStructure, TowerTrainer, initial_weights, tower_data
+from ._engine.fit import epochs_per_call_of
+from ._tensorflow import tf
+
+__all__ = ["FoldData", "Group", "train_group"]
+
+
+class FoldData:
+    """One fold as its groups of towers take it: its training rows (batches
+    are cut from them), their weights, and its held-out rows (scored)."""
+
+    def __init__(self, fold, y, y_encoded, sample_weight, split, template, base):
+        train, test = split
+        self.fold = fold
+        self.train, self.test = train, test
+        self.batch_size = base._resolved_batch_size(len(train))
+        self.y_encoded = y_encoded  # of every row, as the program takes them
+        self.y_test, self.y_test_encoded = y[test], y_encoded[test]
+        # The training rows' weights (class weights from the fold's own rows,
+        # as its separate fit computes them); only the last argument's length is read.
+        weight = template._sample_weight(
+            y_encoded[train], None if sample_weight is None else sample_weight[train], train
+        )
+        self.row_weight = np.zeros(len(y), np.float32)
+        self.row_weight[train] = 1.0 if weight is None else weight
+        self.member = np.zeros(len(y), np.float32)
+        self.member[train] = 1.0
+
+
+class GroupSpec:
+    """What a trainer of a group is made from, picklable (for joblib's
+    workers): the structure, the fold, the towers' numbers and the seeds."""
+
+    def __init__(self, structure, fold_data, numbers, *, n_features, hidden, n_outputs,
+                 seeds, model_seed, data_batch_size):  # fmt: skip
+        self.structure, self.fold_data, self.numbers = structure, fold_data, numbers
+        self.n_features, self.hidden, self.n_outputs = n_features, hidden, n_outputs
+        self.seeds, self.model_seed = seeds, model_seed
+        self.data_batch_size = data_batch_size  # for tower_data's gradient split
+
+    def trainer(self, data, state=None):
+        """The group's trainer on ``data`` (:func:`tower_data`), from
+        ``state`` or (None) from the start."""
+        structure = TowerStructure(**self.structure)
+        fold, n_towers = self.fold_data, len(self.numbers["key"])
+        if state is None:
+            # One draw for every network, as a grid search with a fixed
+            # random_state starts every fit from the same weights. (A draw
+            # per fold was tried: it did not make the folds' scores less
+            # alike, see BENCHMARKS.md.)
+            weights = initial_weights(self.n_features, self.hidden, self.n_outputs,
+                                      seeds=[self.model_seed] * n_towers,
+                                      batch_norm=structure.batch_norm)  # fmt: skip
+            state = TowerState.start(structure, weights)
+        return TowerTrainer(
+            structure, data, fold.y_encoded, np.tile(fold.row_weight, (n_towers, 1)),
+            np.tile(fold.member, (n_towers, 1)), [(fold.test, 0, n_towers)], state,
+            self.numbers, batch_size=fold.batch_size, seeds=self.seeds, train_rows=fold.train,
+        )  # fmt: skip
+
+
+def train_group(spec, X, state, until):
+    """A joblib task: the group of ``spec`` trained from ``state`` (None:
+    the start) until ``until`` epochs in one call, in whichever process
+    runs it; its :class:`TowerEpochs` and the seconds it took."""
+    start = time.perf_counter()
+    data = tower_data(X, spec.data_batch_size, binary=spec.structure["binary"])
+    trainer = spec.trainer(data, state)
+    with training_errors_reported():
+        trained = trainer.train(until - trainer.state.epoch)
+    return trained, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def training_errors_reported():
+    """TensorFlow's errors while training the towers as a RuntimeError that
+    names the search (not a raw traceback)."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise RuntimeError(
+            f"TensorFlow failed while training the search's networks: "
+            f"{error.message.strip().splitlines()[0]}"
+        ) from None
+
+
+class Group:
+    """A group of towers: some candidates on one fold.
+
+    In this process its trainer is made at its first call and kept;
+    as joblib tasks only its :class:`TowerState` is kept between rungs.
+    """
+
+    def __init__(self, search, number, fold_data, candidates, *, n_features, hidden,
+                 n_outputs, seeds, model_seed, data_batch_size):  # fmt: skip
+        self.search, self.number, self.fold_data = search, number, fold_data
+        self.candidates = candidates
+        self._settings = dict(n_features=n_features, hidden=hidden, n_outputs=n_outputs,
+                              seeds=seeds, model_seed=model_seed,
+                              data_batch_size=data_batch_size)  # fmt: skip
+        self.trainer = self.state = self.task = None
+
+    def spec(self):
+        """The group's :class:`GroupSpec` for its candidates now."""
+        search = self.search
+        params = search.base.get_params()
+        values = [{**params, **search.candidates[c]} for c in self.candidates]
+        numbers = {
+            "l1": [v["l1"] for v in values],
+            "l2": [v["l2"] for v in values],
+            "dropout": [v["dropout"] for v in values],
+            "learning_rate": [search.hyper[0] if v["learning_rate"] is None else v["learning_rate"]
+                              for v in values],  # fmt: skip
+            "optimizer": search.hyper[1:],
+            # Each network's dropout masks from its own place in the search,
+            # whatever group it trains in.
+            "key": [c * search.results.scores.shape[1] + self.fold_data.fold
+                    for c in self.candidates],  # fmt: skip
+            "input_dropout": values[0]["input_dropout"],
+            "input_noise": values[0]["input_noise"],
+        }
+        return GroupSpec(search.structure, self.fold_data, numbers, **self._settings)
+
+    def keep(self, candidates):
+        """Keep only ``candidates`` (a subset, in order): their towers go on."""
+        if candidates == self.candidates:
+            return
+        positions = [self.candidates.index(c) for c in candidates]
+        if candidates and self.trainer is not None:
+            self.trainer.select(positions)
+        elif candidates and self.state is not None:
+            self.state = self.state.select(positions)
+        self.candidates = candidates
+        if not candidates:
+            self.trainer = self.state = None  # lets go of the towers
+            if self.task is not None:
+                self.search.tasks.end(self.task)
+                self.task = None
+
+    def train(self, data, until):
+        """Train in this process until the towers have trained ``until`` epochs."""
+        search, results = self.search, self.search.results
+        start = time.perf_counter()
+        if self.trainer is None:
+            self.trainer = self.spec().trainer(data)
+        # Silent: the rung in one call. Watched (verbose or scikit-learn's
+        # callbacks): calls of an epoch or a few, scored and reported as each
+        # ends (see _Progress).
+        watched = search.progress is not None or search.tasks is not None
+        epochs_per_call = 1 if watched else until
+        scoring = self._scoring_seconds()
+        while self.trainer.state.epoch < until:
+            first_epoch = self.trainer.state.epoch
+            call_start = time.perf_counter()
+            with training_errors_reported():
+                trained = self.trainer.train(min(epochs_per_call, until - first_epoch))
+            call_seconds = time.perf_counter() - call_start
+            self.record(trained, first_epoch)
+            if watched:
+                epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
+        # Scoring between calls is timed apart (score_times): training is the rest.
+        training = time.perf_counter() - start - (self._scoring_seconds() - scoring)
+        results.fit_times[self.candidates, self.fold_data.fold] += training / len(self.candidates)
+
+    def trained_elsewhere(self, trained, seconds):
+        """Take the outcome of :func:`train_group` for this group."""
+        first_epoch = 0 if self.state is None else self.state.epoch
+        self.state = trained.state
+        self.record(trained, first_epoch)
+        self.search.results.fit_times[self.candidates, self.fold_data.fold] += (
+            seconds / len(self.candidates))
+
+    def record(self, trained, first_epoch):
+        """Score and report some epochs of the group's towers."""
+        search, results, fold = self.search, self.search.results, self.fold_data.fold
+        towers = [(c, fold) for c in self.candidates]
+        epochs = slice(first_epoch, trained.state.epoch)
+        results.train_losses[self.candidates, fold, epochs] = trained.losses.T
+        search.diverged[self.candidates, fold] |= ~np.isfinite(trained.losses).all(axis=0)
+        results.add(towers, trained.outputs[0], self.fold_data.y_test,
+                    self.fold_data.y_test_encoded, first_epoch=first_epoch)  # fmt: skip
+        if search.progress is not None:
+            search.progress.report(self.number, towers, trained.state.epoch, search.base.epochs)
+        if search.tasks is not None:
+            if self.task is None:
+                self.task = search.tasks.begin(self.number, search.base.epochs)
+            search.tasks.epochs(self.task, len(trained.losses))
+
+    def _scoring_seconds(self):
+        return sum(self.search.results.score_times[c, self.fold_data.fold]
+                   for c in self.candidates)  # fmt: skip
