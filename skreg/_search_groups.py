@@ -108,9 +108,10 @@ class Group:
     """
 
     def __init__(self, search, number, fold_data, candidates, *, n_features, hidden,
-                 n_outputs, seeds, model_seed, data_batch_size):  # fmt: skip
+                 n_outputs, seeds, model_seed, data_batch_size, bytes_per_tower):  # fmt: skip
         self.search, self.number, self.fold_data = search, number, fold_data
         self.candidates = candidates
+        self.bytes_per_tower = bytes_per_tower  # :func:`tower_bytes` on its fold
         self._settings = dict(n_features=n_features, hidden=hidden, n_outputs=n_outputs,
                               seeds=seeds, model_seed=model_seed,
                               data_batch_size=data_batch_size)  # fmt: skip

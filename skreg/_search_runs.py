@@ -86,7 +86,7 @@ class TowerSearch:
         # score varied across seeds 2-3x as much as GridSearchCV's.)
         budget = self.search.memory_budget * 2**20
         data_batch_size = base._resolved_batch_size(len(splits[0][0]))
-        self.groups, group_bytes = [], 0
+        self.groups = []
         for fold, split in enumerate(splits):
             fold_data = FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
             per_tower = tower_bytes(
@@ -102,9 +102,8 @@ class TowerSearch:
                     list(range(first, min(first + size, n_candidates))),
                     n_features=X.shape[1], hidden=hidden, n_outputs=n_outputs,
                     seeds=(shuffle_seed, dropout_seed), model_seed=model_seed,
-                    data_batch_size=data_batch_size,
+                    data_batch_size=data_batch_size, bytes_per_tower=per_tower,
                 ))  # fmt: skip
-            group_bytes = max(group_bytes, size * per_tower)
         # Where joblib runs tasks elsewhere (n_jobs, a Dask cluster), a
         # group's rung is a task; else the groups train here, two at a time
         # where two fit in the budget (TensorFlow lets go of the GIL): small
@@ -112,7 +111,7 @@ class TowerSearch:
         # program in flight overlaps (breast_cancer, 5 folds: 0.5 vs 0.9 s);
         # on large ones each already keeps both cores busy.
         self.as_tasks = effective_n_jobs(self.search.n_jobs) != 1
-        self.in_parallel = len(self.groups) > 1 and 2 * group_bytes <= budget
+        self.budget = budget
         self.X = X
         # The data once for every fold (each picks its rows in the program).
         self.data = None if self.as_tasks else tower_data(
@@ -134,12 +133,18 @@ class TowerSearch:
             )  # fmt: skip
             for group, (trained, seconds) in zip(self.groups, done):
                 group.trained_elsewhere(trained, seconds)
-        elif self.in_parallel and len(self.groups) > 1:
+        elif self._two_at_a_time():
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
                 list(pool.map(lambda group: group.train(self.data, epochs), self.groups))
         else:
             for group in self.groups:
                 group.train(self.data, epochs)
+
+    def _two_at_a_time(self):
+        """Whether two of the groups fit in the budget at once (asked at each
+        rung: the survivors' groups are smaller)."""
+        largest = max(g.bytes_per_tower * len(g.candidates) for g in self.groups)
+        return len(self.groups) > 1 and 2 * largest <= self.budget
 
     def finish(self):
         for group in self.groups:
