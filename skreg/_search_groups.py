@@ -150,9 +150,14 @@ class Group:
         self.candidates = candidates
         if not candidates:
             self.trainer = self.state = None  # lets go of the towers
-            if self.task is not None:
-                self.search.tasks.end(self.task)
-                self.task = None
+            self.end_task()
+
+    def end_task(self):
+        """The end of the group's task for scikit-learn's callbacks (of its
+        rung, with halving: the next rung begins another)."""
+        if self.task is not None:
+            self.search.tasks.end(self.task)
+            self.task = None
 
     def train(self, data, until):
         """Train in this process until the towers have trained ``until`` epochs."""

@@ -139,6 +139,8 @@ class TowerSearch:
         else:
             for group in self.groups:
                 group.train(self.data, epochs)
+        for group in self.groups:
+            group.end_task()
 
     def _two_at_a_time(self):
         """Whether two of the groups fit in the budget at once (asked at each

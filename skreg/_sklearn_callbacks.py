@@ -103,24 +103,43 @@ class SearchTask:
 
 
 class GroupTasks:
-    """A CV search's groups of towers as subtasks of its search task, each
-    with its epochs as subtasks (reported as each call of the program ends;
-    no ``fitted_estimator``: the towers are not networks of their own).
-    Two groups may train at once, so the calls go through a lock. Active
-    only when there are callbacks to call."""
+    """A CV search's groups of towers as subtasks of its search task (with
+    successive halving: of the rung's task, the rungs being the search's
+    subtasks), each with its epochs as subtasks (reported as each call of the
+    program ends; no ``fitted_estimator``: the towers are not networks of
+    their own). Two groups may train at once, so the calls go through a
+    lock. Active only when there are callbacks to call."""
 
     def __init__(self, search_context, estimator, *, halving=False):
         self.context, self.estimator = search_context, estimator
-        # With successive halving a group's epochs are not known at its start.
-        self.halving = halving
         self.active = bool(search_context is not None and search_context._callbacks)
+        self.halving = halving
         self._lock = threading.Lock()
+        self._rung = None
+
+    @contextlib.contextmanager
+    def rung(self, number, n_epochs):
+        """With halving, the task of rung ``number`` (0-based) around its
+        training; ``n_epochs``: the epochs its groups train."""
+        if not (self.active and self.halving):
+            yield
+            return
+        self._rung = self.context.subcontext(task_name="rung", task_id=number,
+                                             max_subtasks=None,
+                                             sequential_subtasks=False)  # fmt: skip
+        self._rung.call_on_fit_task_begin(estimator=self.estimator)
+        self._rung_epochs = n_epochs
+        yield
+        self._rung.call_on_fit_task_end(estimator=self.estimator)
+        self._rung = None
 
     def begin(self, number, n_epochs):
         """The task of group ``number`` (1-based), begun."""
         with self._lock:
-            task = self.context.subcontext(task_name="group", task_id=number,
-                                           max_subtasks=None if self.halving else n_epochs)  # fmt: skip
+            parent = self.context if self._rung is None else self._rung
+            n_epochs = n_epochs if self._rung is None else self._rung_epochs
+            task = parent.subcontext(task_name="group", task_id=number,
+                                     max_subtasks=n_epochs)  # fmt: skip
             task.call_on_fit_task_begin(estimator=self.estimator)
         return task
 

@@ -172,9 +172,10 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
                 search = OneFitAtATime(self, base, template, candidates)
             results = SearchScores(template, self.scoring, len(candidates), len(splits),
                                    base.epochs)  # fmt: skip
-            search.start(X, y, y_encoded, sample_weight, splits, results,
-                         tasks=_GroupTasks(context, self, halving=self.factor is not None))  # fmt: skip
-            rows = self._run_rungs(search, self._rungs(len(candidates), base.epochs), results)
+            tasks = _GroupTasks(context, self, halving=self.factor is not None)
+            search.start(X, y, y_encoded, sample_weight, splits, results, tasks=tasks)
+            rows = self._run_rungs(search, self._rungs(len(candidates), base.epochs), results,
+                                   tasks)  # fmt: skip
             search.finish()
             self._record_results(candidates, results, rows)
 
@@ -190,14 +191,17 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         task.end()
         return self
 
-    def _run_rungs(self, search, rungs, results):
+    def _run_rungs(self, search, rungs, results, tasks):
         """Train the rungs one after the other, the best ``1/factor`` of each
-        going on to the next; the rows of ``cv_results_``, a list per rung."""
+        going on to the next; the rows of ``cv_results_``, a list per rung.
+        ``tasks``: scikit-learn's callbacks' tasks of the rungs and groups."""
         alive = list(range(rungs[0].n_candidates))
         rows = []
         start = time.perf_counter()
         for rung in rungs:
-            search.train(alive, rung.epochs)
+            trained = rows[-1].rung.epochs if rows else 0
+            with tasks.rung(rung.number, rung.epochs - trained):
+                search.train(alive, rung.epochs)
             rows.append(RungRows(rung, alive, results, select_epochs=self.select_epochs))
             if self.verbose and len(rungs) > 1:
                 print(rows[-1].describe(type(self).__name__, len(rungs), search.candidates,

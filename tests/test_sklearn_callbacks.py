@@ -110,6 +110,19 @@ def test_callbacks_propagate_from_a_grid_search_over_a_pipeline(data):
 
 
 @needs_callbacks
+def test_callbacks_reach_every_fit_of_cross_validate(data):
+    from sklearn.model_selection import cross_validate
+
+    X, y = data
+    for estimator in (RegularizedMLPClassifier(epochs=2, random_state=0),
+                      make_pipeline(StandardScaler(),
+                                    RegularizedMLPClassifier(epochs=2, random_state=0))):  # fmt: skip
+        recorder = PropagatedRecorder()
+        cross_validate(estimator.set_callbacks(recorder), X, y, cv=3)
+        assert _epochs(recorder) == 3 * 2  # 3 folds, 2 epochs each
+
+
+@needs_callbacks
 def test_progress_bar_under_a_grid_search_over_a_pipeline(data, capsys):
     pytest.importorskip("rich")
     from sklearn.callback import ProgressBar
@@ -140,6 +153,26 @@ def test_a_cv_estimator_reports_its_groups_epochs_and_its_refits(data):
     assert _epochs(recorder) == 3
     assert tasks[-2:] == [("RegularizedMLPClassifierCV", "fit", "end"),
                           ("RegularizedMLPClassifierCV", "fit", "teardown")]  # fmt: skip
+
+
+@needs_callbacks
+def test_a_halving_search_reports_its_rungs_their_groups_and_epochs(data):
+    X, y = data
+    recorder = PropagatedRecorder()
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3, 1e-2, 1e-1]}, factor=2,
+                                        cv=2, epochs=4, random_state=0)  # fmt: skip
+    search.set_callbacks(recorder).fit(X, y)
+    assert search.n_candidates_ == [4, 2, 1] and search.n_resources_ == [1, 2, 4]
+    tasks = [(task, hook) for name, task, hook in recorder.calls
+             if name == "RegularizedMLPClassifierCV" and hook in ("begin", "end")]  # fmt: skip
+    assert tasks.count(("rung", "end")) == 3
+    # A group per fold in each rung, each reporting the rung's epochs: 1, 1 and 2.
+    assert tasks.count(("group", "end")) == 3 * 2
+    assert _epochs(recorder, "RegularizedMLPClassifierCV") == (1 + 1 + 2) * 2
+    # The rungs run in order, each holding its groups.
+    rung_events = [event for event in tasks if event[0] == "rung"]
+    assert rung_events == [("rung", "begin"), ("rung", "end")] * 3
+    assert _epochs(recorder) == 4  # the refit's
 
 
 def test_without_sklearn_callback_the_fit_runs_as_before(data, monkeypatch):
