@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 export SKREG_DATA_HOME ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA),$(HOME)/skreg_data)
 
-.PHONY: study test bench clean
+.PHONY: study test bench clean docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,11 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) study_results .pytest_cache
+
+# The documentation site: HTML in docs/_build/html, offline, warnings as errors.
+$(BIN)/.docs-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html $(DOCS_ARGS)

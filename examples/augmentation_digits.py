@@ -1,4 +1,8 @@
-"""Image augmentation on a small training set of scikit-learn's digits (offline).
+"""
+Image augmentation on a small set of digits
+===========================================
+
+Image augmentation on a small training set of scikit-learn's digits (offline).
 
 Trains on 300 of the 8x8 digit images, with and without random shifts,
 rotations and their combination, over 3 seeds, and prints the accuracy and

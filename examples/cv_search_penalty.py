@@ -1,4 +1,8 @@
-"""Pick the L2 penalty and the number of epochs with RegularizedMLPClassifierCV.
+"""
+Pick the L2 penalty and the epochs with RegularizedMLPClassifierCV
+==================================================================
+
+Pick the L2 penalty and the number of epochs with RegularizedMLPClassifierCV.
 
 Every candidate and fold trains at once, as the towers of one TensorFlow
 program, and is scored on its held-out fold after every epoch; the best
@@ -42,3 +46,12 @@ for params, curve in zip(search.cv_results_["params"], search.test_score_curves_
     print(f"  l2={params['l2']:<8g}", " ".join(f"{v:.3f}" for v in np.atleast_1d(curve)))
 print("best:", search.best_params_, f"CV accuracy {search.best_score_:.4f}")
 print(f"test accuracy {search.score(X_test, test.target[:n]):.4f}")
+
+# %%
+# The held-out accuracy of each candidate after each epoch, mean over folds.
+try:
+    from skreg import plot_search
+
+    plot_search(search)
+except ImportError:
+    print("matplotlib is not installed: no figure")

@@ -1,4 +1,8 @@
-"""Batch normalization and dropout on scikit-learn's bundled digits (offline).
+"""
+Batch normalization and dropout on digits
+=========================================
+
+Batch normalization and dropout on scikit-learn's bundled digits (offline).
 
 Compares a plain network with one using batch normalization and one using
 dropout, by 5-fold stratified cross-validation.

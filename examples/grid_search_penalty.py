@@ -1,4 +1,8 @@
-"""Pick the L2 penalty and dropout by cross-validation in a text Pipeline.
+"""
+Penalty search in a text Pipeline with GridSearchCV
+===================================================
+
+Pick the L2 penalty and dropout by cross-validation in a text Pipeline.
 
 The vocabulary is learned inside each fold (no leakage), the folds are
 stratified because the estimator is a real scikit-learn classifier, and the

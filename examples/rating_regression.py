@@ -1,4 +1,8 @@
-"""Predict a review's star rating (1-10) with RegularizedMLPRegressor.
+"""
+Predict a review's star rating
+==============================
+
+Predict a review's star rating (1-10) with RegularizedMLPRegressor.
 
 Uses the rating in the file names of the official archive (target="rating").
 The regressor is fitted on ratings centred and scaled, through

@@ -302,7 +302,7 @@ def build_mlp(
     image_shift, image_rotation, image_flip : float, float, bool
         Random shifts (fraction of height and width), rotations (degrees)
         and left-right flips of those images while training.
-        All input changes are made by an :class:`InputAugmentation` layer,
+        All input changes are made by an :class:`~skreg.network.InputAugmentation` layer,
         which passes the input unchanged at inference.
     sparse_input : bool, default=False
         Declare the input as ``tf.SparseTensor`` (scipy sparse data).

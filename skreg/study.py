@@ -154,7 +154,7 @@ def run_study(
     ----------
     dataset : {"imdb", "digits"}, default="imdb"
     variants : list of str, default=None
-        Names from :data:`VARIANTS`; all of them by default.
+        Names from ``skreg.study.VARIANTS``; all of them by default.
     epochs, batch_size : int, default=None
         The data set's defaults (IMDB: the book's 20 epochs of 512).
     validation : {"test", "holdout"}, default="test"
