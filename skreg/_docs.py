@@ -261,8 +261,11 @@ CV_NOTES_DOC = """
     TensorFlow program, a group per fold: a fold's towers learn from batches
     of ``batch_size`` of the fold's training rows, in an order of their own
     each epoch, as the fold's separate fit would, each with its own
-    penalties, dropout and learning rate, all from the same initial weights.
-    After every epoch each tower is scored on its fold's held-out rows.
+    penalties, dropout and learning rate. Each starts from the weights, and
+    draws the batches and dropout masks, of the fit a ``GridSearchCV`` over
+    the base estimator with the same ``random_state`` makes, so both
+    searches give the same fold scores (to float32 rounding). After every
+    epoch each tower is scored on its fold's held-out rows.
     Groups are also cut under ``memory_budget``, and two run at a time when
     two fit in it. The program is traced once per network structure in the
     process (see :func:`skreg.clear_training_cache`).

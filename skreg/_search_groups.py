@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ._engine import TowerState, TowerStructure, TowerTrainer, initial_weights, tower_data
+from ._engine import TowerState, TowerStructure, TowerTrainer, tower_data
 from ._engine.fit import epochs_per_call_of
 from ._tensorflow import tf
 
@@ -47,11 +47,9 @@ class GroupSpec:
     """What a trainer of a group is made from, picklable (for joblib's
     workers): the structure, the fold, the towers' numbers and the seeds."""
 
-    def __init__(self, structure, fold_data, numbers, *, n_features, hidden, n_outputs,
-                 seeds, model_seed, data_batch_size):  # fmt: skip
+    def __init__(self, structure, fold_data, numbers, *, seeds, start_weights, data_batch_size):
         self.structure, self.fold_data, self.numbers = structure, fold_data, numbers
-        self.n_features, self.hidden, self.n_outputs = n_features, hidden, n_outputs
-        self.seeds, self.model_seed = seeds, model_seed
+        self.seeds, self.start_weights = seeds, start_weights
         self.data_batch_size = data_batch_size  # for tower_data's gradient split
 
     def trainer(self, data, state=None):
@@ -60,13 +58,11 @@ class GroupSpec:
         structure = TowerStructure(**self.structure)
         fold, n_towers = self.fold_data, len(self.numbers["key"])
         if state is None:
-            # One draw for every network, as a grid search with a fixed
-            # random_state starts every fit from the same weights. (A draw
-            # per fold was tried: it did not make the folds' scores less
-            # alike, see BENCHMARKS.md.)
-            weights = initial_weights(self.n_features, self.hidden, self.n_outputs,
-                                      seeds=[self.model_seed] * n_towers,
-                                      batch_norm=structure.batch_norm)  # fmt: skip
+            # Every network from the one start, as every fit of a grid search
+            # with a fixed random_state: the first kernel holds the towers
+            # side by side, the other weights stack them.
+            weights = [np.tile(w, (1, n_towers)) if i == 0 else np.repeat(w, n_towers, axis=0)
+                       for i, w in enumerate(self.start_weights)]  # fmt: skip
             state = TowerState.start(structure, weights)
         return TowerTrainer(
             structure, data, fold.y_encoded, np.tile(fold.row_weight, (n_towers, 1)),
@@ -107,13 +103,12 @@ class Group:
     as joblib tasks only its :class:`TowerState` is kept between rungs.
     """
 
-    def __init__(self, search, number, fold_data, candidates, *, n_features, hidden,
-                 n_outputs, seeds, model_seed, data_batch_size, bytes_per_tower):  # fmt: skip
+    def __init__(self, search, number, fold_data, candidates, *, seeds, start_weights,
+                 data_batch_size, bytes_per_tower):  # fmt: skip
         self.search, self.number, self.fold_data = search, number, fold_data
         self.candidates = candidates
         self.bytes_per_tower = bytes_per_tower  # :func:`tower_bytes` on its fold
-        self._settings = dict(n_features=n_features, hidden=hidden, n_outputs=n_outputs,
-                              seeds=seeds, model_seed=model_seed,
+        self._settings = dict(seeds=seeds, start_weights=start_weights,
                               data_batch_size=data_batch_size)  # fmt: skip
         self.trainer = self.state = self.task = None
 
@@ -129,10 +124,10 @@ class Group:
             "learning_rate": [search.hyper[0] if v["learning_rate"] is None else v["learning_rate"]
                               for v in values],  # fmt: skip
             "optimizer": search.hyper[1:],
-            # Each network's dropout masks from its own place in the search,
-            # whatever group it trains in.
-            "key": [c * search.results.scores.shape[1] + self.fold_data.fold
-                    for c in self.candidates],  # fmt: skip
+            # The dropout masks of a plain fit with the search's random_state,
+            # as each fit of a GridSearchCV draws them, whatever group the
+            # network trains in.
+            "key": [0] * len(self.candidates),
             "input_dropout": values[0]["input_dropout"],
             "input_noise": values[0]["input_noise"],
         }

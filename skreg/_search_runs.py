@@ -24,6 +24,27 @@ from ._engine.model import NotOnProgram, plan_model
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 
 
+class FitSeeds:
+    """The seeds of a fit: its network's initial weights, its batch order and
+    its dropout masks."""
+
+    def __init__(self, model, shuffle, dropout):
+        self.model, self.shuffle, self.dropout = model, shuffle, dropout
+
+
+def fit_seeds(random_state):
+    """The seeds a plain fit with ``random_state`` uses (see
+    ``BaseRegularizedMLP._fit_unguarded``): the towers use them too, so that
+    each network of a search learns what the same fit in a GridSearchCV over
+    the base estimator learns, batch for batch."""
+    rng = check_random_state(random_state)
+    if random_state is None:  # a fit's own draws from numpy's global generator
+        shuffle, dropout = rng.randint(np.iinfo(np.int32).max, size=2)
+        return FitSeeds(None, int(shuffle), int(dropout))
+    _, model, shuffle, dropout = rng.randint(np.iinfo(np.int32).max, size=4)
+    return FitSeeds(int(model), int(shuffle), int(dropout))
+
+
 class TowerSearch:
     """Candidates x folds trained as towers of one program, in groups."""
 
@@ -56,8 +77,10 @@ class TowerSearch:
         first = copy.copy(template).set_params(**candidates[0])  # keeps the encoded classes
         optimizer_class, config = first._resolve_optimizer()
         first._check_routed_params(optimizer_class)
+        seeds = fit_seeds(base.random_state)
+        # The network every fit of a GridSearchCV with this random_state starts from.
         model = first._initialize_model(
-            X.shape[1], 0, first._initialize_optimizer(optimizer_class, config)
+            X.shape[1], seeds.model, first._initialize_optimizer(optimizer_class, config)
         )
         try:
             planned = plan_model(model, X)
@@ -66,7 +89,10 @@ class TowerSearch:
         structure = dict(vars(planned.structure),
                          with_dropout=any(v["dropout"] > 0 for v in values))  # fmt: skip
         hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
-        return cls(search, base, template, candidates, hyper, structure)
+        search = cls(search, base, template, candidates, hyper, structure)
+        search.seeds = seeds
+        search.start_weights = [w.numpy() for w in planned.state().weights]
+        return search
 
     def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
         """Cut the towers into groups (nothing trains yet)."""
@@ -76,9 +102,6 @@ class TowerSearch:
         self.diverged = np.zeros((n_candidates, len(splits)), bool)
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
         n_outputs = self.template._n_model_outputs()
-        rng = check_random_state(base.random_state)
-        shuffle_seed, dropout_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=2))
-        model_seed = int(rng.randint(np.iinfo(np.int32).max))
         # A group holds one fold's networks, which train on the fold's own
         # batches as its separate fit would: its training rows in an order of
         # their own, batch_size at a time. (Batches of all the rows shared by
@@ -100,9 +123,9 @@ class TowerSearch:
                 self.groups.append(Group(
                     self, len(self.groups) + 1, fold_data,
                     list(range(first, min(first + size, n_candidates))),
-                    n_features=X.shape[1], hidden=hidden, n_outputs=n_outputs,
-                    seeds=(shuffle_seed, dropout_seed), model_seed=model_seed,
-                    data_batch_size=data_batch_size, bytes_per_tower=per_tower,
+                    seeds=(self.seeds.shuffle, self.seeds.dropout),
+                    start_weights=self.start_weights, data_batch_size=data_batch_size,
+                    bytes_per_tower=per_tower,
                 ))  # fmt: skip
         # Where joblib runs tasks elsewhere (n_jobs, a Dask cluster), a
         # group's rung is a task; else the groups train here, two at a time

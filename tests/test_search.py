@@ -88,22 +88,24 @@ def test_held_out_scores_are_the_estimators_score(cancer):
         default.predict(X)
 
 
-def test_same_answers_as_grid_search(cancer):
-    """Mean test scores within 0.01 of GridSearchCV over the base estimator
-    with the same folds, averaged over seeds (one seed's scores differ by
-    the seed's own noise, ~0.005 here, for either search)."""
+@pytest.mark.parametrize("settings", [{}, {"dropout": 0.3, "optimizer": "adam"}])
+def test_same_answers_as_grid_search(cancer, settings):
+    """Each network of the search learns what the same fit in a GridSearchCV
+    over the base estimator learns (the same start, batches and dropout
+    masks from the same random_state), so the fold scores agree: here to the
+    last row; the tolerance of two rows a fold leaves room for float32
+    rounding on other CPUs."""
     X, y = cancer
     grid = {"l2": [0.0, 1e-2, 1e-1]}
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    ours, theirs = [], []
-    for seed in range(3):
-        ours.append(RegularizedMLPClassifierCV(param_grid=grid, cv=folds, refit=False,
-                                               random_state=seed).fit(X, y)  # fmt: skip
-                    .cv_results_["mean_test_score"])
-        theirs.append(GridSearchCV(RegularizedMLPClassifier(random_state=seed), grid, cv=folds,
-                                   refit=False).fit(X, y)  # fmt: skip
-                      .cv_results_["mean_test_score"])
-    np.testing.assert_allclose(np.mean(ours, axis=0), np.mean(theirs, axis=0), atol=0.01)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    common = dict(epochs=8, random_state=5, **settings)
+    ours = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, refit=False, **common)
+    theirs = GridSearchCV(RegularizedMLPClassifier(**common), grid, cv=folds, refit=False)
+    ours, theirs = ours.fit(X, y).cv_results_, theirs.fit(X, y).cv_results_
+    for i in range(3):
+        np.testing.assert_allclose(ours[f"split{i}_test_score"], theirs[f"split{i}_test_score"],
+                                   atol=2 / (len(y) // 3))  # fmt: skip
+    assert ours["params"] == theirs["params"]
 
 
 def test_select_epochs_picks_the_best_epoch_and_refits_that_many(cancer):
