@@ -29,6 +29,10 @@ class KerasEpochHooks(EpochHooks):
         self.per_epoch = bool(self.callbacks)
         self.reports = bool(verbose)
 
+    @property
+    def sees_model(self):
+        return not all(_reads_logs_only(callback) for callback in self.callbacks)
+
     def train_begin(self, plan):
         model = plan.model
         model.stop_training = False
@@ -53,6 +57,18 @@ class KerasEpochHooks(EpochHooks):
         self._callback_list.on_train_end(dict(logs))
 
 
+def _reads_logs_only(callback):
+    """Whether a Keras callback only reads the epochs' logs (and sets the
+    learning rate or ``stop_training``): Keras' own classes, exactly, whose
+    epoch hooks touch no weight (EarlyStopping without restoring weights)."""
+    callbacks = keras.callbacks
+    if type(callback) is callbacks.EarlyStopping:
+        return not callback.restore_best_weights
+    return type(callback) in (callbacks.CSVLogger, callbacks.ReduceLROnPlateau,
+                              callbacks.LearningRateScheduler, callbacks.History,
+                              callbacks.TerminateOnNaN)  # fmt: skip
+
+
 class ChainedHooks(EpochHooks):
     """Several hooks as one; those with nothing to do between epochs left out."""
 
@@ -60,6 +76,10 @@ class ChainedHooks(EpochHooks):
         self.hooks = [h for h in hooks if h is not None and (h.per_epoch or h.reports)]
         self.per_epoch = any(h.per_epoch for h in self.hooks)
         self.reports = any(h.reports for h in self.hooks)
+
+    @property
+    def sees_model(self):
+        return any(h.sees_model for h in self.hooks)
 
     def train_begin(self, plan):
         for hooks in self.hooks:

@@ -264,6 +264,40 @@ def test_keras_callbacks_run_between_the_programs_epochs(data, tmp_path, monkeyp
     assert not np.allclose(keras_model.loss_curve_[1:], slow.loss_curve_[1:])
 
 
+def test_callbacks_that_read_only_the_logs_spare_the_weight_copies(data, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    """Keras' callbacks that read only the logs (and set the learning rate)
+    leave the weights in the program between epochs: the fit is the same as
+    with a callback that sees the model every epoch."""
+    from skreg._engine.model import ModelPlan
+
+    X, y = data
+    _no_keras_fit(monkeypatch)
+
+    def callbacks(extra):
+        return [keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0),
+                keras.callbacks.CSVLogger(str(tmp_path / f"log{len(extra)}.csv")),
+                keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
+                                                  min_delta=10.0), *extra]  # fmt: skip
+
+    writes = []
+    write = ModelPlan.write
+    monkeypatch.setattr(ModelPlan, "write", lambda self, *a, **k: (writes.append(1),
+                                                                   write(self, *a, **k)))
+    kwargs = dict(epochs=6, learning_rate=0.01, random_state=0)
+    light = RegularizedMLPClassifier(**kwargs, fit__callbacks=callbacks([])).fit(X, y)
+    assert len(writes) == 1  # the end of the fit only
+    seeing = RegularizedMLPClassifier(
+        **kwargs, fit__callbacks=callbacks([keras.callbacks.LambdaCallback()])
+    ).fit(X, y)
+    assert light.n_iter_ == seeing.n_iter_ == 2  # EarlyStopping: no 10.0 improvement
+    assert len(writes) == 1 + seeing.n_iter_  # each epoch's weights in the model
+    np.testing.assert_allclose(light.model_.optimizer.learning_rate.numpy(), 0.01 / 2)
+    np.testing.assert_allclose(light.loss_curve_, seeing.loss_curve_, rtol=1e-6)
+    for a, b in zip(_weights(light), _weights(seeing)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_keras_early_stopping_and_terminate_on_nan_stop_the_program(data, monkeypatch):
     X, y = data
     _no_keras_fit(monkeypatch)

@@ -80,6 +80,14 @@ class EpochHooks:
     #: about SECONDS_PER_CALL, their epochs reported as each call ends.
     reports = False
 
+    @property
+    def sees_model(self):
+        """Whether the hooks read or change the model's weights between
+        epochs (then the model holds each epoch's state and what they change
+        is trained on); hooks that only read the logs (and the learning
+        rate, which is read back every epoch) spare those copies."""
+        return self.per_epoch
+
     def train_begin(self, plan):
         pass
 
@@ -150,7 +158,8 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
             hooks.epoch_begin(first, plan)
             # A callback may have changed the learning rate or the weights.
             trainer.numbers["learning_rate"] = [plan.learning_rate()]
-            trainer.state = plan.state(epoch=first)
+            if hooks.sees_model:
+                trainer.state = plan.state(epoch=first)
         call_start = time.perf_counter()
         trained = trainer.train(min(epochs_per_call, epochs - first))
         call_seconds = time.perf_counter() - call_start
@@ -171,14 +180,18 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
             stop = not np.isfinite(logs["loss"])
             if stopping is not None:
                 stop |= stopping.stops_after(first + i, logs["val_loss"], trained.state.weights)
-            if hooks.per_epoch:
+            if hooks.sees_model:
                 plan.write(trainer.state)
             if hooks.per_epoch or hooks.reports:
                 stop |= bool(hooks.epoch_end(first + i, logs, plan, call_seconds / n_trained))
-            if hooks.per_epoch:
-                trainer.state = plan.state(epoch=first + i + 1)
             if stop:
                 break
-    plan.write(trainer.state, weights=stopping and stopping.best_weights)
+    if hooks.sees_model:
+        # The model holds the last epoch's state, as its hooks left it (the
+        # next epoch would have read it back from there).
+        if stopping is not None and stopping.best_weights is not None:
+            plan.write(plan.state(epoch=trainer.state.epoch), weights=stopping.best_weights)
+    else:
+        plan.write(trainer.state, weights=stopping and stopping.best_weights)
     hooks.train_end(logs, plan)
     return history
