@@ -8,6 +8,13 @@ networks train side by side as the towers of one TensorFlow program
 from its fold's training rows and is scored on the held-out rows after
 every epoch. What the tower program does not cover is searched one fit at
 a time, with the same results.
+
+The candidates come from a grid or are sampled (``param_distributions``);
+the search runs in rungs (:mod:`skreg._schedule`): one for a plain search,
+several with successive halving, whose survivors go on training in their
+towers. Modules: ``_search_runs`` (the two ways of running), ``_search_groups``
+(a group of towers, here or as a joblib task), ``_search_scores`` (held-out
+scores), ``_search_results`` (``cv_results_`` and the fitted attributes).
 """
 
 import numbers
