@@ -125,13 +125,15 @@ class PartitionedBatches:
     """
 
     def __init__(self, indptr, indices, values, n_features, column_rows, column_indices,
-                 column_values, column_places, split, *, binary):  # fmt: skip
+                 column_values, column_places, split, row_ids=None, *, binary):  # fmt: skip
         self.n_rows = tf.shape(indptr, out_type=tf.int64)[0] - 1
         self.n_features = n_features
         self.split = split
         self.binary = binary
-        # Row, column and value of each non-zero, in row order and in column order.
-        rows = tf.repeat(tf.range(tf.cast(self.n_rows, tf.int32)), indptr[1:] - indptr[:-1])
+        # Row, column and value of each non-zero, in row order and in column
+        # order. ``row_ids``: each non-zero's row, if made beforehand (once
+        # for every call of a program, see tower_data).
+        rows = row_ids if row_ids is not None else row_ids_of(indptr)
         self.by_row = (rows, tf.cast(indices, tf.int32), values)
         self.by_column = (column_rows, column_indices, column_values)
         self.column_places = column_places
@@ -164,6 +166,12 @@ class PartitionedBatches:
         ``augmentation``: the epoch's :meth:`augmentation`, or None."""
         n_ordered = self.n_rows if n_ordered is None else n_ordered
         return _Partition(self, position, batch_size, first_step, n_ordered, augmentation)
+
+
+def row_ids_of(indptr):
+    """Each non-zero's row (int32), from a CSR matrix's ``indptr``."""
+    n_rows = tf.shape(indptr, out_type=tf.int64)[0] - 1
+    return tf.repeat(tf.range(tf.cast(n_rows, tf.int32)), indptr[1:] - indptr[:-1])
 
 
 def _by_group(data, keys, n_groups):

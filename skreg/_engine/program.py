@@ -96,7 +96,7 @@ def _signature(structure, n_weights):
          tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64),
          tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
          tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
-         tf.TensorSpec([], tf.int64))
+         tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int32))
         if structure.sparse
         else (tf.TensorSpec([None, None], tf.float32),)
     )  # fmt: skip
@@ -109,13 +109,18 @@ def _signature(structure, n_weights):
     numbers["input_dropout"] = numbers["input_noise"] = tf.TensorSpec([], tf.float32)
     index = tf.TensorSpec([None], tf.int64)
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
-    # row splits, tower splits), the state (weights, optimizer slots shaped as
+    # row splits, tower splits; sparse: their non-zeros, see SparseHeldOut),
+    # the state (weights, optimizer slots shaped as
     # the trainable weights, counters: epochs and steps trained), numbers,
     # the rows batches are cut from, and the settings: epochs to train, batch
     # size, shuffle seed, dropout seed
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
-    return (data, matrix, matrix, matrix, (index, index, index), weights, slots,
+    evaluation = (index, index, index)
+    if structure.sparse:
+        evaluation += (index, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
+                       vector)  # fmt: skip
+    return (data, matrix, matrix, matrix, evaluation, weights, slots,
             tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([4], tf.int64))  # fmt: skip
 
 
@@ -144,7 +149,10 @@ def make_program(structure):
         input_scale = 1.0 / (1.0 - input_changes[0]) if structure.with_input_dropout else None
         if structure.sparse:
             sparse_batches = PartitionedBatches(*data, binary=structure.binary)
-            held_out = SparseHeldOut(*data[:3], evaluation[0], structure.binary)
+            # The held-out rows' non-zeros, gathered by the trainer (see SparseHeldOut).
+            starts, rows, columns, values = evaluation[3:]
+            held_out = SparseHeldOut(starts, rows, columns,
+                                     None if structure.binary else values)  # fmt: skip
             steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
         else:
             steps_per_part = n_steps
@@ -217,7 +225,7 @@ def make_program(structure):
         def evaluate(weights):
             """Each block's towers on the block's rows (a fold's held-out rows),
             inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
-            _, row_splits, tower_splits = evaluation
+            _, row_splits, tower_splits = evaluation[:3]
             n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(n_towers, tf.int64)
 
             def block_body(block, outputs):

@@ -4,7 +4,7 @@ layout of their weights, their starting weights and their memory."""
 import numpy as np
 import scipy.sparse as sp
 
-from .._batching import column_major, csr_tensors, gradient_split
+from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
 from .._tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
 
@@ -66,13 +66,15 @@ def is_binary(X):
 
 def tower_data(X, batch_size, *, binary):
     """The data as the tower program takes it (made once for all groups):
-    a CSR matrix's arrays, its non-zeros in column order and the column
-    at which kernel gradients are cut (:func:`~skreg._batching.column_major`,
-    :func:`~skreg._batching.gradient_split`), or the dense array.
+    a CSR matrix's arrays, its non-zeros in column order, the column at
+    which kernel gradients are cut (:func:`~skreg._batching.column_major`,
+    :func:`~skreg._batching.gradient_split`) and each non-zero's row, or
+    the dense array.
     ``binary``: :func:`is_binary` of ``X``, as the structure holds it."""
     if sp.issparse(X):
-        return (*csr_tensors(X), *column_major(X, binary=binary),
-                tf.constant(gradient_split(X, batch_size), tf.int64))  # fmt: skip
+        csr = csr_tensors(X)
+        return (*csr, *column_major(X, binary=binary),
+                tf.constant(gradient_split(X, batch_size), tf.int64), row_ids_of(csr[0]))  # fmt: skip
     return (tf.constant(X, dtype=tf.float32),)
 
 

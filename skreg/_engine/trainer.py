@@ -6,6 +6,7 @@ import functools
 import numpy as np
 
 from .._tensorflow import tf
+from .batches import SparseHeldOut
 from .cache import cached_program
 from .program import make_program
 from .structure import optimizer_slots, trainable_positions
@@ -99,13 +100,17 @@ class TowerEpochs:
         self.penalties = penalties
 
 
-def _block_tensors(blocks):
+def _block_tensors(blocks, structure, data):
     """The evaluation blocks as the program takes them: their rows one after
-    another, where each block's rows and towers start and end."""
+    another, where each block's rows and towers start and end, and on sparse
+    data those rows' non-zeros (:meth:`SparseHeldOut.arrays`)."""
     rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
     row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
     tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
-    return tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits))
+    tensors = tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits))
+    if structure.sparse:
+        tensors += SparseHeldOut.arrays(*data[:3], tensors[0], structure.binary)
+    return tensors
 
 
 class TowerTrainer:
@@ -146,12 +151,13 @@ class TowerTrainer:
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
                  batch_size, seeds, train_rows=None):  # fmt: skip
         self._program = cached_program(structure.key, functools.partial(make_program, structure))
+        self._structure = structure
         self._inputs = (
             data,
             label_tensor(y),
             tf.constant(row_weight, tf.float32),
             tf.constant(member, tf.float32),
-            _block_tensors(blocks),
+            _block_tensors(blocks, structure, data),
         )
         # Run-time numbers: a caller may change them between calls.
         self.numbers = {"input_dropout": 0.0, "input_noise": 0.0, **numbers}
@@ -182,7 +188,7 @@ class TowerTrainer:
                   for block_rows, first, end in self._blocks]  # fmt: skip
         self._blocks = [block for block in blocks if block[2] > block[1]]
         self._inputs = (data, y, tf.gather(row_weight, towers), tf.gather(member, towers),
-                        _block_tensors(self._blocks))  # fmt: skip
+                        _block_tensors(self._blocks, self._structure, data))  # fmt: skip
         self.numbers = {
             name: [values[t] for t in towers] if name in PER_TOWER_NUMBERS else values
             for name, values in self.numbers.items()
