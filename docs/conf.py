@@ -7,7 +7,6 @@ the IMDB archive run when it is there (``SKREG_DATA_HOME``) and are shown
 without output otherwise.
 """
 
-import os
 import sys
 from pathlib import Path
 
