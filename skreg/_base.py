@@ -31,6 +31,31 @@ __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
 PREDICT_BATCH_SIZE = 4096
 
 
+
+class FitSeeds:
+    """The seeds of a fit, from its ``random_state`` (None each: numpy's
+    global generator): the validation split, the network's initial weights,
+    the batch order and the dropout masks."""
+
+    def __init__(self, split, model, shuffle, dropout):
+        self.split, self.model, self.shuffle, self.dropout = split, model, shuffle, dropout
+
+
+def fit_seeds(random_state):
+    """The :class:`FitSeeds` of a fit with ``random_state``. A CV search's
+    towers use them too, so that each of its networks learns what the same
+    fit in a GridSearchCV over the base estimator learns."""
+    if random_state is None:
+        return FitSeeds(None, None, None, None)
+    rng = check_random_state(random_state)
+    return FitSeeds(*(int(s) for s in rng.randint(np.iinfo(np.int32).max, size=4)))
+
+
+def global_seeds():
+    """A batch-order and a dropout seed from numpy's global generator (a fit
+    with ``random_state=None``)."""
+    return [int(s) for s in np.random.randint(np.iinfo(np.int32).max, size=2)]
+
 class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator):
     """Shared fitting logic; see the two public estimators for the parameters."""
 
@@ -215,31 +240,26 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         y = self._encode_y(y, first_call=first_call, classes=classes)
         sample_weight = self._sample_weight(y, sample_weight, X)
 
-        rng = check_random_state(self.random_state)
-        split_seed, model_seed, shuffle_seed, dropout_seed = (
-            rng.randint(np.iinfo(np.int32).max, size=4)
-            if self.random_state is not None
-            else (None, None, None, None)
-        )
+        seeds = fit_seeds(self.random_state)
         if validation_data is not None:
             X_val, y_val = self._validate_validation_data(validation_data)
         elif self.early_stopping:
             X, y, sample_weight, X_val, y_val = self._split_validation(
-                X, y, sample_weight, split_seed
+                X, y, sample_weight, seeds.split
             )
         else:
             X_val = y_val = None
 
         if first_call:
             optimizer = self._initialize_optimizer(optimizer_class, optimizer_config)
-            self.model_ = self._initialize_model(X.shape[1], model_seed, optimizer)
+            self.model_ = self._initialize_model(X.shape[1], seeds.model, optimizer)
             self.history_ = {}
             self.n_iter_ = 0
 
         task = FitTask(self, X, y, sample_weight, epochs=epochs)
         history = self._train(
             X, y, sample_weight, None if X_val is None else (X_val, y_val),
-            epochs=epochs, seeds=(shuffle_seed, dropout_seed), task=task,
+            epochs=epochs, seeds=(seeds.shuffle, seeds.dropout), task=task,
         )  # fmt: skip
         self._record_history(history)
         epochs_run = len(history["loss"])
@@ -273,7 +293,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                     epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0], task=task,
                 )  # fmt: skip
             if seeds[0] is None:  # random_state=None: numpy's global generator
-                seeds = np.random.randint(np.iinfo(np.int32).max, size=2)
+                seeds = global_seeds()
             callbacks = self._routed_params("fit").get("callbacks") or []
             hooks = ChainedHooks(
                 KerasEpochHooks(callbacks, verbose=self.verbose, epochs=epochs,

@@ -12,9 +12,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.utils import check_random_state
 
-from ._base import PREDICT_BATCH_SIZE
+from ._base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
 from ._engine import optimizer_slots, tower_bytes, tower_data
 from ._inference import predict_float64
 from ._tensorflow import keras
@@ -24,33 +23,16 @@ from ._engine.model import NotOnProgram, plan_model
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 
 
-class FitSeeds:
-    """The seeds of a fit: its network's initial weights, its batch order and
-    its dropout masks."""
-
-    def __init__(self, model, shuffle, dropout):
-        self.model, self.shuffle, self.dropout = model, shuffle, dropout
-
-
-def fit_seeds(random_state):
-    """The seeds a plain fit with ``random_state`` uses (see
-    ``BaseRegularizedMLP._fit_unguarded``): the towers use them too, so that
-    each network of a search learns what the same fit in a GridSearchCV over
-    the base estimator learns, batch for batch."""
-    rng = check_random_state(random_state)
-    if random_state is None:  # a fit's own draws from numpy's global generator
-        shuffle, dropout = rng.randint(np.iinfo(np.int32).max, size=2)
-        return FitSeeds(None, int(shuffle), int(dropout))
-    _, model, shuffle, dropout = rng.randint(np.iinfo(np.int32).max, size=4)
-    return FitSeeds(int(model), int(shuffle), int(dropout))
-
-
 class TowerSearch:
     """Candidates x folds trained as towers of one program, in groups."""
 
-    def __init__(self, search, base, template, candidates, hyper, structure):
+    def __init__(self, search, base, template, candidates, hyper, structure, *, seeds,
+                 start_weights):  # fmt: skip
         self.search, self.base, self.template = search, base, template
         self.candidates, self.hyper, self.structure = candidates, hyper, structure
+        # The seeds and the start of a plain fit with the search's random_state
+        # (a batch-order and a dropout seed, the weights in the towers' layout).
+        self.seeds, self.start_weights = seeds, start_weights
 
     @classmethod
     def plan(cls, search, base, template, X, candidates):
@@ -89,10 +71,11 @@ class TowerSearch:
         structure = dict(vars(planned.structure),
                          with_dropout=any(v["dropout"] > 0 for v in values))  # fmt: skip
         hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
-        search = cls(search, base, template, candidates, hyper, structure)
-        search.seeds = seeds
-        search.start_weights = [w.numpy() for w in planned.state().weights]
-        return search
+        if seeds.shuffle is None:  # random_state=None, as a plain fit draws them
+            seeds.shuffle, seeds.dropout = global_seeds()
+        return cls(search, base, template, candidates, hyper, structure,
+                   seeds=(seeds.shuffle, seeds.dropout),
+                   start_weights=[w.numpy() for w in planned.state().weights])  # fmt: skip
 
     def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
         """Cut the towers into groups (nothing trains yet)."""
@@ -123,8 +106,7 @@ class TowerSearch:
                 self.groups.append(Group(
                     self, len(self.groups) + 1, fold_data,
                     list(range(first, min(first + size, n_candidates))),
-                    seeds=(self.seeds.shuffle, self.seeds.dropout),
-                    start_weights=self.start_weights, data_batch_size=data_batch_size,
+                    seeds=self.seeds, start_weights=self.start_weights, data_batch_size=data_batch_size,
                     bytes_per_tower=per_tower,
                 ))  # fmt: skip
         # Where joblib runs tasks elsewhere (n_jobs, a Dask cluster), a
