@@ -59,23 +59,16 @@ def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto"):
     may stop short of the budget); an int starts there.
     """
     n_required = 1 + math.floor(math.log(n_candidates, factor) + 1e-9)
-    if min_epochs == "auto":
-        n_possible = 1 + math.floor(math.log(epochs, factor) + 1e-9)
-        n_rungs = max(1, min(n_required, n_possible))
-        ends = [max(1, epochs // factor ** (n_rungs - 1 - i)) for i in range(n_rungs)]
-    else:
-        if min_epochs > epochs:
-            raise ValueError(f"min_epochs={min_epochs} is more than epochs={epochs}.")
-        n_possible = 1 + math.floor(math.log(epochs / min_epochs, factor) + 1e-9)
-        n_rungs = max(1, min(n_required, n_possible))
-        ends = [min_epochs * factor**i for i in range(n_rungs)]
-    rungs, remaining = [], n_candidates
-    for end in ends:
-        if rungs and end <= rungs[-1].epochs:
-            continue  # rungs too close to train an epoch apart are one rung
-        rungs.append(Rung(len(rungs), remaining, end))
-        remaining = math.ceil(remaining / factor)
-    return rungs
+    first = 1 if min_epochs == "auto" else min_epochs
+    if first > epochs:
+        raise ValueError(f"min_epochs={min_epochs} is more than epochs={epochs}.")
+    n_possible = 1 + math.floor(math.log(epochs / first, factor) + 1e-9)
+    n_rungs = min(n_required, n_possible)
+    # "auto" counts back from the budget: since epochs >= factor ** (n_rungs
+    # - 1), each rung still trains at least one epoch more than the last.
+    ends = ([epochs // factor ** (n_rungs - 1 - i) for i in range(n_rungs)]
+            if min_epochs == "auto" else [first * factor**i for i in range(n_rungs)])  # fmt: skip
+    return [Rung(i, math.ceil(n_candidates / factor**i), end) for i, end in enumerate(ends)]
 
 
 def survivors(candidates, mean_scores, factor):
