@@ -21,6 +21,10 @@ Cases (each a fresh process, timed after its imports):
 - ``cv_cancer``, ``cv_imdb``: RegularizedMLPClassifierCV with its refit,
   5 l2 values, first search in the process and the same search again
   (breast_cancer: 5 folds, 20 epochs of 32; IMDB: 3 folds, 20 epochs of 512).
+- ``study``: ``skreg study`` on IMDB (the book's 20 epochs of 512, scored on
+  the 25,000 test reviews after each epoch) with its per-epoch progress
+  lines, its files and figures, for the variants other than ``bigger``
+  (bound by its 1024-wide arithmetic); and each variant's final val_loss.
 """
 
 import argparse
@@ -40,7 +44,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-CASES = ("tiny", "imdb_fit", "progress", "cv_cancer", "cv_imdb")
+CASES = ("tiny", "imdb_fit", "progress", "cv_cancer", "cv_imdb", "study")
+STUDY_VARIANTS = ("original", "smaller", "l2", "l1", "l1_l2", "dropout", "batch_norm",
+                  "token_dropout")  # fmt: skip
 
 
 def _breast_cancer():
@@ -131,6 +137,19 @@ def worker(case):
             out[f"{name} RegularizedMLPClassifierCV, search {i} (s)"] = _timed(
                 lambda: search.fit(X, y)
             )
+    elif case == "study":
+        import tempfile
+
+        from skreg.cli import main
+
+        with tempfile.TemporaryDirectory() as folder:
+            argv = ["study", "--variants", ",".join(STUDY_VARIANTS), "--output", folder]
+            with contextlib.redirect_stdout(io.StringIO()):  # its progress lines
+                out["skreg study, the variants but bigger (s)"] = _timed(lambda: main(argv))
+            with open(Path(folder) / "histories.json") as f:
+                histories = json.load(f)
+        for name in STUDY_VARIANTS:
+            out[f"study {name}: final val_loss"] = histories[name]["val_loss"][-1]
     else:
         raise ValueError(case)
     return out

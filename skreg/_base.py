@@ -31,7 +31,6 @@ __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
 PREDICT_BATCH_SIZE = 4096
 
 
-
 class FitSeeds:
     """The seeds of a fit, from its ``random_state`` (None each: numpy's
     global generator): the validation split, the network's initial weights,
@@ -55,6 +54,18 @@ def global_seeds():
     """A batch-order and a dropout seed from numpy's global generator (a fit
     with ``random_state=None``)."""
     return [int(s) for s in np.random.randint(np.iinfo(np.int32).max, size=2)]
+
+
+class FitJob:
+    """A fit made ready to train (:meth:`BaseRegularizedMLP._prepare_fit`):
+    the validated, encoded training data, the validation pair (or None),
+    the epochs to train and the fit's :class:`FitSeeds`."""
+
+    def __init__(self, X, y, sample_weight, validation, *, epochs, seeds):
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.validation = validation
+        self.epochs, self.seeds = epochs, seeds
+
 
 class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator):
     """Shared fitting logic; see the two public estimators for the parameters."""
@@ -230,6 +241,22 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
     def _fit_unguarded(
         self, X, y, sample_weight, validation_data, *, epochs, incremental, classes=None
     ):
+        job = self._prepare_fit(X, y, sample_weight, validation_data, epochs=epochs,
+                                incremental=incremental, classes=classes)  # fmt: skip
+        task = FitTask(self, job.X, job.y, job.sample_weight, epochs=epochs)
+        history = self._train(
+            job.X, job.y, job.sample_weight, job.validation,
+            epochs=epochs, seeds=(job.seeds.shuffle, job.seeds.dropout), task=task,
+        )  # fmt: skip
+        self._finish_fit(history)
+        task.end()
+        return self
+
+    def _prepare_fit(self, X, y, sample_weight, validation_data, *, epochs, incremental,
+                     classes=None):  # fmt: skip
+        """Everything of a fit before training: the data validated and
+        encoded, the validation rows, and (unless the fit goes on from the
+        last) a new network; the :class:`FitJob` to train."""
         first_call = not (incremental and hasattr(self, "model_"))
         optimizer_class, optimizer_config = self._resolve_optimizer()
         self._check_routed_params(optimizer_class)
@@ -255,12 +282,12 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             self.model_ = self._initialize_model(X.shape[1], seeds.model, optimizer)
             self.history_ = {}
             self.n_iter_ = 0
+        return FitJob(X, y, sample_weight, None if X_val is None else (X_val, y_val),
+                      epochs=epochs, seeds=seeds)  # fmt: skip
 
-        task = FitTask(self, X, y, sample_weight, epochs=epochs)
-        history = self._train(
-            X, y, sample_weight, None if X_val is None else (X_val, y_val),
-            epochs=epochs, seeds=(seeds.shuffle, seeds.dropout), task=task,
-        )  # fmt: skip
+    def _finish_fit(self, history):
+        """Everything of a fit after training: the history recorded, and a
+        fit whose loss or weights are not finite refused."""
         self._record_history(history)
         epochs_run = len(history["loss"])
         if not np.isfinite(self.loss_curve_[-1]):
@@ -274,8 +301,6 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             raise ValueError(
                 self._divergence_message(f"the weights are not finite after epoch {epochs_run}")
             )
-        task.end()
-        return self
 
     def _train(self, X, y, sample_weight, validation, *, epochs, seeds, task=None):
         """Train ``model_`` in place; its per-epoch history (Keras' keys)."""

@@ -36,6 +36,23 @@ def test_study_on_digits_returns_a_sane_table():
         run_study("digits", variants=["original", "l3"])
 
 
+def test_study_variants_side_by_side_learn_what_they_learn_one_after_another():
+    variants = ["original", "smaller", "l2", "dropout", "token_dropout"]
+    together = run_study("digits", variants=variants, epochs=3)
+    apart = run_study("digits", variants=variants, epochs=3, side_by_side=False)
+    assert together.settings["trained_together"] == [
+        ["original", "l2", "dropout"], ["smaller"], ["token_dropout"]]  # fmt: skip
+    assert apart.settings["trained_together"] == [[name] for name in variants]
+    n_train, n_val = 1257, 540  # digits, 30% held out
+    for name in variants:
+        for key, values in apart.histories[name].items():
+            # Float32 rounding may flip a sample's prediction at the boundary.
+            one_sample = 1.01 / (n_val if key.startswith("val_") else n_train)
+            np.testing.assert_allclose(together.histories[name][key], values, rtol=1e-4,
+                                       atol=one_sample if key.endswith("accuracy") else 1e-6,
+                                       err_msg=f"{name} {key}")  # fmt: skip
+
+
 def test_plot_learning_curves_from_histories_and_estimators(tmp_path):
     from skreg import RegularizedMLPClassifier
 

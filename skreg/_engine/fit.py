@@ -11,9 +11,10 @@ from .._tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
 from .structure import tower_data
-from .trainer import TowerTrainer
+from .trainer import TowerState, TowerTrainer
 
-__all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model"]
+__all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model", "fit_side_by_side",
+           "program_group"]
 
 
 def _stacked(X, X_val):
@@ -103,6 +104,45 @@ class EpochHooks:
         pass
 
 
+def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, batch_size,
+                seeds):  # fmt: skip
+    """The trainer of towers (as many as ``state`` has) that all train on
+    ``X`` and are scored on the validation rows after each epoch."""
+    n_towers, n_train = state.n_towers, X.shape[0]
+    data, y_all, blocks = X, np.asarray(y, np.float32).reshape(n_train, -1), []
+    if validation is not None:
+        X_val, y_val = validation
+        data = _stacked(X, X_val)
+        y_all = np.concatenate([y_all, np.asarray(y_val, np.float32).reshape(len(y_val), -1)])
+        blocks = [(np.arange(n_train, data.shape[0]), 0, n_towers)]
+    row_weight = np.zeros((n_towers, data.shape[0]), np.float32)
+    row_weight[:, :n_train] = 1.0 if sample_weight is None else sample_weight
+    member = np.zeros((n_towers, data.shape[0]), np.float32)
+    member[:, :n_train] = 1.0
+    return TowerTrainer(
+        structure, tower_data(data, batch_size, binary=structure.binary), y_all, row_weight,
+        member, blocks, state, numbers, batch_size=batch_size, seeds=seeds,
+        train_rows=np.arange(n_train),
+    )  # fmt: skip
+
+
+def _epoch_logs(structure, trained, tower, y_val):
+    """Tower ``tower``'s logs (Keras' names) of each epoch of a call."""
+    chunk = {"loss": trained.losses[:, tower]}
+    if structure.classifies:
+        chunk["accuracy"] = trained.accuracies[:, tower]
+    if y_val is not None:
+        chunk.update(_validation_logs(structure, trained.outputs[0][:, :, tower],
+                                      trained.penalties[:, tower], y_val))  # fmt: skip
+    return [{name: float(values[i]) for name, values in chunk.items()}
+            for i in range(len(trained.losses))]  # fmt: skip
+
+
+def _append(history, logs):
+    for name, value in logs.items():
+        history.setdefault(name, []).append(value)
+
+
 def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch_size,
               early_stopping, patience, seeds, hooks=None):  # fmt: skip
     """Train the planned model in place; its history as Keras' ``fit`` reports it.
@@ -129,24 +169,9 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         stopping) the fit is one call.
     """
     hooks = hooks or EpochHooks()
-    n_train = X.shape[0]
-    data, y_all, blocks = X, np.asarray(y, np.float32).reshape(n_train, -1), []
-    if validation is not None:
-        X_val, y_val = validation
-        data = _stacked(X, X_val)
-        y_all = np.concatenate([y_all, np.asarray(y_val, np.float32).reshape(len(y_val), -1)])
-        blocks = [(np.arange(n_train, data.shape[0]), 0, 1)]
-    n_rows = data.shape[0]
-    row_weight = np.zeros((1, n_rows), np.float32)
-    row_weight[0, :n_train] = 1.0 if sample_weight is None else sample_weight
-    member = np.zeros((1, n_rows), np.float32)
-    member[0, :n_train] = 1.0
     structure = plan.structure
-    trainer = TowerTrainer(
-        structure, tower_data(data, batch_size, binary=structure.binary), y_all, row_weight,
-        member, blocks, plan.state(), plan.numbers, batch_size=batch_size, seeds=seeds,
-        train_rows=np.arange(n_train),
-    )  # fmt: skip
+    trainer = _trainer_of(structure, plan.state(), plan.numbers, X, y, sample_weight, validation,
+                          batch_size=batch_size, seeds=seeds)  # fmt: skip
     stopping = _EarlyStopping(patience) if early_stopping and validation is not None else None
     # One call for the whole fit, unless Python acts after each epoch.
     epochs_per_call = 1 if (stopping or hooks.per_epoch or hooks.reports) else epochs
@@ -166,16 +191,9 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         n_trained = len(trained.losses)
         if hooks.reports and not (stopping or hooks.per_epoch):
             epochs_per_call = epochs_per_call_of(n_trained, call_seconds)
-        chunk = {"loss": trained.losses[:, 0]}
-        if structure.classifies:
-            chunk["accuracy"] = trained.accuracies[:, 0]
-        if validation is not None:
-            chunk.update(_validation_logs(structure, trained.outputs[0][:, :, 0],
-                                          trained.penalties[:, 0], validation[1]))  # fmt: skip
-        for i in range(len(trained.losses)):
-            logs = {name: float(values[i]) for name, values in chunk.items()}
-            for name, value in logs.items():
-                history.setdefault(name, []).append(value)
+        y_val = None if validation is None else validation[1]
+        for i, logs in enumerate(_epoch_logs(structure, trained, 0, y_val)):
+            _append(history, logs)
             # A loss that is not finite ends training; the caller reports it.
             stop = not np.isfinite(logs["loss"])
             if stopping is not None:
@@ -195,3 +213,68 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         plan.write(trainer.state, weights=stopping and stopping.best_weights)
     hooks.train_end(logs, plan)
     return history
+
+
+def program_group(plan):
+    """What plans must share to train side by side (:func:`fit_side_by_side`):
+    their structure but for dropout's draws (which a tower at rate 0 leaves
+    out), their weights' shapes (widths are run-time shapes, not part of the
+    structure, but towers stack), the optimizer's numbers other than the
+    learning rate, and the input augmentation, which changes the group's
+    shared batches."""
+    structure = {**vars(plan.structure), "with_dropout": None}
+    numbers = plan.numbers
+    return (tuple(sorted(structure.items())), tuple(tuple(v.shape) for v in plan.variables),
+            tuple(numbers["optimizer"]), numbers["input_dropout"], numbers["input_noise"])  # fmt: skip
+
+
+def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, report=None):
+    """Train planned models in place as the towers of one program; their
+    histories, as :func:`fit_model` gives each.
+
+    The plans share a :func:`program_group`; each model has its own
+    penalties, dropout rate and learning rate, its own start, and the
+    batches and dropout masks that its own fit with ``seeds`` draws, so it
+    learns what that fit learns (to float32 rounding). A model whose loss
+    stops being finite trains on with the others; its history shows it.
+
+    Parameters
+    ----------
+    plans : list of ModelPlan
+    X, y, validation, epochs, batch_size, seeds
+        As :func:`fit_model` takes them (no sample weights).
+    report : callable or None
+        Called as ``report(position, epoch, logs)`` after each epoch of each
+        model (epochs from 0, in order, every model's epoch before the
+        next); with it the calls train about SECONDS_PER_CALL each.
+    """
+    if len({program_group(plan) for plan in plans}) != 1:
+        raise ValueError("The models do not share one program: they cannot train side by side.")
+    structure = plans[0].structure
+    structure = type(structure)(**{
+        **vars(structure), "with_dropout": any(p.structure.with_dropout for p in plans)})
+    numbers = {**plans[0].numbers, **{
+        name: [value for plan in plans for value in plan.numbers[name]]
+        for name in ("l1", "l2", "dropout", "learning_rate", "key")}}  # fmt: skip
+    trainer = _trainer_of(structure, TowerState.stacked([plan.state() for plan in plans]),
+                          numbers, X, y, None, validation, batch_size=batch_size,
+                          seeds=seeds)  # fmt: skip
+    y_val = None if validation is None else validation[1]
+    histories = [{} for _ in plans]
+    epochs_per_call = epochs if report is None else 1
+    while trainer.state.epoch < epochs:
+        first = trainer.state.epoch
+        call_start = time.perf_counter()
+        trained = trainer.train(min(epochs_per_call, epochs - first))
+        if report is not None:
+            epochs_per_call = epochs_per_call_of(len(trained.losses),
+                                                 time.perf_counter() - call_start)  # fmt: skip
+        logs = [_epoch_logs(structure, trained, k, y_val) for k in range(len(plans))]
+        for i in range(len(trained.losses)):
+            for k, history in enumerate(histories):
+                _append(history, logs[k][i])
+                if report is not None:
+                    report(k, first + i, logs[k][i])
+    for k, plan in enumerate(plans):
+        plan.write(trainer.state.select([k]))
+    return histories

@@ -68,6 +68,24 @@ class TowerState:
                       [tf.constant(s) for s in state["slots"]],
                       epoch=state["epoch"], iteration=state["iteration"])  # fmt: skip
 
+    @classmethod
+    def stacked(cls, states):
+        """One group's state of the towers of ``states`` (at one epoch and
+        step), in their order: what :meth:`select` takes apart."""
+        counters = {(state.epoch, state.iteration) for state in states}
+        if len(counters) != 1:
+            raise ValueError(f"towers at different epochs and steps {sorted(counters)} "
+                             "cannot train as one group.")  # fmt: skip
+        epoch, iteration = counters.pop()
+
+        def join(tensors):
+            # The first kernel holds the towers side by side; the others stack them.
+            return tf.concat(tensors, axis=1 if tensors[0].shape.rank == 2 else 0)
+
+        return cls([join(ws) for ws in zip(*(state.weights for state in states))],
+                   [join(ss) for ss in zip(*(state.slots for state in states))],
+                   epoch=epoch, iteration=iteration)  # fmt: skip
+
     def select(self, towers):
         """The state of the towers ``towers`` (positions in this group) alone,
         to be trained on as a smaller group."""
