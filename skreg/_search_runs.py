@@ -14,7 +14,8 @@ from sklearn.exceptions import FitFailedWarning
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
-from ._engine import optimizer_slots, tower_bytes, tower_data
+from ._engine import TowerStructure, optimizer_slots, tower_bytes, tower_data
+from ._engine.trainer import ready_program
 from ._inference import predict_float64
 from ._tensorflow import keras
 from ._search_groups import FoldData, Group, train_group
@@ -81,6 +82,10 @@ class TowerSearch:
         """Cut the towers into groups (nothing trains yet)."""
         base = self.base
         n_candidates, n_epochs = len(self.candidates), base.epochs
+        # Where the groups train here, their program is readied while the folds are cut.
+        self.as_tasks = effective_n_jobs(self.search.n_jobs) != 1
+        if not self.as_tasks:
+            ready_program(TowerStructure(**self.structure))
         self.results, self.tasks = results, (tasks if tasks and tasks.active else None)
         self.diverged = np.zeros((n_candidates, len(splits)), bool)
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
@@ -115,7 +120,6 @@ class TowerSearch:
         # networks' steps are bound by per-op overhead, which a second
         # program in flight overlaps (breast_cancer, 5 folds: 0.5 vs 0.9 s);
         # on large ones each already keeps both cores busy.
-        self.as_tasks = effective_n_jobs(self.search.n_jobs) != 1
         self.budget = budget
         self.X = X
         # The data once for every fold (each picks its rows in the program).

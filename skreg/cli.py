@@ -97,10 +97,14 @@ def _study(args):
     _write_csv(output / "results.csv", result.table)
     settings = result.settings
     table = _markdown_table(result.table, _STUDY_COLUMNS)
+    together = [", ".join(group) for group in settings["trained_together"] if len(group) > 1]
+    shared = "".join(f" {names} trained side by side (one program; `fit s` is each one's "
+                     "share)." for names in together)  # fmt: skip
     (output / "results.md").write_text(
         f"# Regularization study: {settings['dataset']}\n\n{settings['data']}; "
         f"{settings['epochs']} epochs, batch {settings['batch_size']}, "
-        f"{settings['optimizer']}, random_state {settings['random_state']}.\n\n{table}\n"
+        f"{settings['optimizer']}, random_state {settings['random_state']}.{shared}\n\n"
+        f"{table}\n"
     )
     (output / "histories.json").write_text(json.dumps(result.histories, indent=1))
     figures = save_study_figures(result, output, labels=VARIANT_LABELS)

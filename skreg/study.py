@@ -179,8 +179,11 @@ def run_study(
     Returns
     -------
     result : Bunch
-        ``table`` (list of dicts, one per variant, in the order given),
-        ``histories`` (variant -> per-epoch dict of lists) and ``settings``.
+        ``table`` (list of dicts, one per variant, in the order given;
+        ``fit_seconds`` is the variant's share of the training it was part
+        of), ``histories`` (variant -> per-epoch dict of lists) and
+        ``settings`` (with ``trained_together``: the variants that trained
+        side by side, group by group).
     """
     from ._side_by_side import fit_side_by_side
     from .mlp import RegularizedMLPClassifier

@@ -90,7 +90,8 @@ def test_command_study_on_digits_end_to_end(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [row["variant"] for row in rows] == ["original", "smaller", "l1"]
     assert all(0 < float(row["final_val_loss"]) < 5 for row in rows)
-    assert "| variant |" in (tmp_path / "results.md").read_text()
+    summary = (tmp_path / "results.md").read_text()
+    assert "| variant |" in summary and "original, l1 trained side by side" in summary
     assert set(json.loads((tmp_path / "histories.json").read_text())) == {
         "original", "smaller", "l1"}  # fmt: skip
     assert (tmp_path / "val_loss_smaller.png").is_file()

@@ -11,7 +11,7 @@ from .._tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
 from .structure import tower_data
-from .trainer import TowerState, TowerTrainer
+from .trainer import TowerState, TowerTrainer, ready_program
 
 __all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model", "fit_side_by_side",
            "program_group"]
@@ -108,6 +108,7 @@ def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, b
                 seeds):  # fmt: skip
     """The trainer of towers (as many as ``state`` has) that all train on
     ``X`` and are scored on the validation rows after each epoch."""
+    ready_program(structure)  # while the data is prepared
     n_towers, n_train = state.n_towers, X.shape[0]
     data, y_all, blocks = X, np.asarray(y, np.float32).reshape(n_train, -1), []
     if validation is not None:

@@ -4,14 +4,15 @@ that advance it (the caller's loop runs between them)."""
 import functools
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._tensorflow import tf
 from .batches import SparseHeldOut
-from .cache import cached_program
+from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program
-from .structure import optimizer_slots, trainable_positions
+from .structure import initial_weights, optimizer_slots, tower_data, trainable_positions
 
-__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "label_tensor"]
+__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "label_tensor", "ready_program"]
 
 # The run-time numbers that are one per tower (the others are the group's).
 PER_TOWER_NUMBERS = ("l1", "l2", "dropout", "learning_rate", "key")
@@ -164,11 +165,16 @@ class TowerTrainer:
     train_rows : array of int or None
         The rows batches are cut from, in a shuffled order of their own
         each epoch (None: all); the others are only scored.
+    first_run : bool
+        Whether this is the program's background first run
+        (:func:`ready_program`), which waits for no other and is not counted
+        in the cache's statistics.
     """
 
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
-                 batch_size, seeds, train_rows=None):  # fmt: skip
-        self._program = cached_program(structure.key, functools.partial(make_program, structure))
+                 batch_size, seeds, train_rows=None, first_run=False):  # fmt: skip
+        self._program = None  # looked up at the first call (after a background first run)
+        self._first_run = first_run
         self._structure = structure
         self._inputs = (
             data,
@@ -216,6 +222,13 @@ class TowerTrainer:
 
     def train(self, epochs):
         """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
+        if self._program is None:
+            structure = self._structure
+            if not self._first_run:
+                wait_until_ready(structure.key)
+            self._program = cached_program(structure.key,
+                                           functools.partial(make_program, structure),
+                                           counted=not self._first_run)  # fmt: skip
         weights, slots, counters, logs, outputs = self._program(
             *self._inputs, self.state.weights, self.state.slots,
             tf.constant([self.state.epoch, self.state.iteration], tf.int64),
@@ -236,3 +249,28 @@ class TowerTrainer:
         return TowerEpochs(self.state, logs["loss"].numpy(), by_block,
                            accuracies=logs["accuracy"].numpy(),
                            penalties=logs["penalty"].numpy())  # fmt: skip
+
+
+def ready_program(structure):
+    """Have the program of ``structure`` traced and run once, in the
+    background, while the caller prepares its data (see
+    :func:`~skreg._engine.cache.readied_in_background`): a tower trained for
+    an epoch on two rows and two features."""
+
+    def first_run():
+        X = np.ones((2, 2), np.float32)
+        weights = initial_weights(2, [1] * structure.n_hidden, 1, seeds=[0],
+                                  batch_norm=structure.batch_norm)  # fmt: skip
+        numbers = {"l1": [0.0], "l2": [0.0], "dropout": [0.0], "learning_rate": [0.0],
+                   "optimizer": [0.9, 0.0, 1e-7], "key": [0]}  # fmt: skip
+        ones = np.ones((1, 2), np.float32)
+        data = tower_data(sp.csr_matrix(X) if structure.sparse else X, 2,
+                          binary=structure.binary)  # fmt: skip
+        try:
+            TowerTrainer(structure, data, np.zeros(2), ones, ones, [(np.arange(2), 0, 1)],
+                         TowerState.start(structure, weights), numbers, batch_size=2,
+                         seeds=(0, 0), first_run=True).train(1)  # fmt: skip
+        except Exception:  # noqa: BLE001 - the caller's own first call reports it
+            pass
+
+    readied_in_background(structure.key, first_run)
