@@ -61,14 +61,15 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
         The positions of the estimators that trained together, and the
         seconds their training took, in the order they trained.
     """
-    groups, alone = {}, []
+    groups, alone, jobs, trained = {}, [], {}, []
     with contextlib.ExitStack() as rollbacks:
-        jobs = {}
+        for estimator in estimators:
+            rollbacks.enter_context(rolled_back_on_failure(
+                estimator, keep_weights=bool(getattr(estimator, "warm_start", False))))
         for position, estimator in enumerate(estimators):
             if not _may_share(estimator):
                 alone.append(position)
                 continue
-            rollbacks.enter_context(rolled_back_on_failure(estimator, keep_weights=False))
             job = estimator._prepare_fit(X, y, None, validation_data,
                                          epochs=estimator.epochs, incremental=False)  # fmt: skip
             try:
@@ -80,7 +81,6 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
             key = (program_group(plan), estimator._resolved_batch_size(job.X.shape[0]),
                    job.epochs, job.seeds.shuffle, job.seeds.dropout)  # fmt: skip
             groups.setdefault(key, []).append(position)
-        trained = []
         for (_, batch_size, epochs, *seeds), positions in groups.items():
             job = jobs[positions[0]][0]
             start = time.perf_counter()
@@ -99,13 +99,13 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
             for position, history in zip(positions, histories):
                 estimators[position]._finish_fit(history)
             trained.append((positions, time.perf_counter() - start))
-    for position in alone:
-        start = time.perf_counter()
-        estimators[position].fit(X, y, validation_data=validation_data)
-        trained.append(([position], time.perf_counter() - start))
-        if report is not None:
-            history = estimators[position].history_
-            for epoch in range(len(history["loss"])):
-                report(position, epoch + 1, {name: values[epoch]
-                                             for name, values in history.items()})  # fmt: skip
+        for position in sorted(alone):
+            start = time.perf_counter()
+            estimators[position].fit(X, y, validation_data=validation_data)
+            trained.append(([position], time.perf_counter() - start))
+            if report is not None:
+                history = estimators[position].history_
+                for epoch in range(len(history["loss"])):
+                    report(position, epoch + 1, {name: values[epoch]
+                                                 for name, values in history.items()})  # fmt: skip
     return trained

@@ -88,6 +88,14 @@ def test_fits_that_need_their_own_are_fitted_alone_and_still_reported(data):
     assert all(hasattr(estimator, "model_") for estimator in side)
 
 
+def test_a_failing_fit_alone_leaves_the_others_as_they_were(data):
+    X, y, _, _ = data
+    side = [_classifier(l2=1e-3), _classifier(early_stopping=True, validation_fraction=2.0)]
+    with pytest.raises(ValueError, match="validation_fraction"):
+        fit_side_by_side(side, X, y)
+    assert not hasattr(side[0], "model_") and not hasattr(side[1], "model_")
+
+
 def test_a_failing_fit_leaves_every_estimator_as_it_was(data):
     X, y, _, _ = data
     fitted = _classifier().fit(X, y)

@@ -1,6 +1,7 @@
-"""One network's fit on the program: the Python loop over calls of some
+"""Fits on the program: one network's (the Python loop over calls of some
 epochs each, with validation scores, early stopping and a hook after each
-epoch (progress, callbacks) between them."""
+epoch, progress or callbacks, between them), and several networks' of one
+shape side by side, as the towers of one group."""
 
 import time
 
