@@ -52,8 +52,8 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
         As each estimator's ``fit`` takes them (no sample weights).
     report : callable, default=None
         ``report(position, epoch, logs)`` after each epoch (from 1) of the
-        estimator at ``position``, with Keras' logs. Estimators fitted
-        alone report their epochs when their fit ends.
+        estimator at ``position``, with Keras' logs. Estimators that need
+        a fit of their own (see above) report their epochs when it ends.
 
     Returns
     -------
