@@ -75,6 +75,9 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
             try:
                 plan = plan_model(estimator.model_, job.X)
             except NotOnProgram:
+                plan = None
+            # Class weights make row weights of its own (the group's towers share none).
+            if plan is None or job.sample_weight is not None:
                 alone.append(position)  # its own fit starts afresh, below
                 continue
             jobs[position] = (job, plan)

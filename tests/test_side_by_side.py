@@ -77,14 +77,17 @@ def test_fits_that_need_their_own_are_fitted_alone_and_still_reported(data):
     callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: epochs_seen.append(e))
     side = [_classifier(), _classifier(fit__callbacks=[callback]),
             _classifier(random_state=None), _classifier(early_stopping=True),
-            _classifier(random_state=1)]  # fmt: skip
+            _classifier(random_state=1), _classifier(class_weight={0: 1.0, 1: 5.0})]  # fmt: skip
     reported = []
     groups = fit_side_by_side(side, X, y, validation_data=(X_val, y_val),
                               report=lambda p, epoch, logs: reported.append(p))
-    # random_state 0 and 1 draw other batches: two groups of one.
-    assert sorted(positions for positions, _ in groups) == [[0], [1], [2], [3], [4]]
+    # random_state 0 and 1 draw other batches: two groups of one; class
+    # weights are row weights of the network's own.
+    assert sorted(positions for positions, _ in groups) == [[0], [1], [2], [3], [4], [5]]
     assert epochs_seen == [0, 1, 2, 3]
-    assert sorted(set(reported)) == [0, 1, 2, 3, 4]
+    assert sorted(set(reported)) == [0, 1, 2, 3, 4, 5]
+    weighted = _classifier(class_weight={0: 1.0, 1: 5.0}).fit(X, y, validation_data=(X_val, y_val))
+    _assert_same_fit(side[5], weighted)
     assert all(hasattr(estimator, "model_") for estimator in side)
 
 
