@@ -6,8 +6,6 @@ and returns the per-variant table and learning curves. :func:`run_search`
 picks the penalty by stratified cross-validation in a Pipeline.
 """
 
-import time
-
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import (
