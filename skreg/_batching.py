@@ -125,16 +125,15 @@ class PartitionedBatches:
     """
 
     def __init__(self, indptr, indices, values, n_features, column_rows, column_indices,
-                 column_values, column_places, split, row_ids=None, *, binary):  # fmt: skip
+                 column_values, column_places, split, row_ids, *, binary):  # fmt: skip
         self.n_rows = tf.shape(indptr, out_type=tf.int64)[0] - 1
         self.n_features = n_features
         self.split = split
         self.binary = binary
         # Row, column and value of each non-zero, in row order and in column
-        # order. ``row_ids``: each non-zero's row, if made beforehand (once
-        # for every call of a program, see tower_data).
-        rows = row_ids if row_ids is not None else row_ids_of(indptr)
-        self.by_row = (rows, tf.cast(indices, tf.int32), values)
+        # order. ``row_ids``: each non-zero's row (:func:`row_ids_of`), made
+        # once with the data for every call of a program (see tower_data).
+        self.by_row = (row_ids, tf.cast(indices, tf.int32), values)
         self.by_column = (column_rows, column_indices, column_values)
         self.column_places = column_places
 
@@ -168,10 +167,10 @@ class PartitionedBatches:
         return _Partition(self, position, batch_size, first_step, n_ordered, augmentation)
 
 
-def row_ids_of(indptr):
-    """Each non-zero's row (int32), from a CSR matrix's ``indptr``."""
-    n_rows = tf.shape(indptr, out_type=tf.int64)[0] - 1
-    return tf.repeat(tf.range(tf.cast(n_rows, tf.int32)), indptr[1:] - indptr[:-1])
+def row_ids_of(X):
+    """Each non-zero's row of a CSR matrix, int32 (by numpy: tf.repeat masks
+    a rows x longest-row matrix)."""
+    return tf.constant(np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr)))
 
 
 def _by_group(data, keys, n_groups):

@@ -65,7 +65,7 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
     with contextlib.ExitStack() as rollbacks:
         for estimator in estimators:
             rollbacks.enter_context(rolled_back_on_failure(
-                estimator, keep_weights=bool(getattr(estimator, "warm_start", False))))
+                estimator, keep_weights=bool(estimator.warm_start)))
         for position, estimator in enumerate(estimators):
             if not _may_share(estimator):
                 alone.append(position)

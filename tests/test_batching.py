@@ -12,6 +12,7 @@ from skreg._batching import (
     gradient_split,
     make_dataset,
     n_batches,
+    row_ids_of,
 )
 from skreg._tensorflow import tf
 
@@ -61,7 +62,7 @@ def test_each_epoch_has_a_new_order_and_the_seed_repeats_them():
 def _epoch_batches(X, batch_size, order, binary):
     """Every step's (rows, halves, non-zeros in column order) as numpy, from
     PartitionedBatches, partition by partition."""
-    data = (*csr_tensors(X), *column_major(X, binary), tf.constant(7, tf.int64))
+    data = (*csr_tensors(X), *column_major(X, binary), tf.constant(7, tf.int64), row_ids_of(X))
     batches = PartitionedBatches(*data, binary=binary)
     position = tf.math.invert_permutation(tf.constant(order, tf.int64))
     n_steps = n_batches(X.shape[0], batch_size)

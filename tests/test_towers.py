@@ -213,7 +213,8 @@ def test_sparse_batches_multiply_as_scipy(binary, split):
     X = sp.random(70, 40, density=0.2, random_state=rng, format="csr", dtype=np.float32)
     if binary:
         X.data[:] = 1.0
-    data = (*tower_data(X, 20, binary=binary)[:8], tf.constant(split, tf.int64))
+    data = tower_data(X, 20, binary=binary)
+    data = (*data[:8], tf.constant(split, tf.int64), data[9])
     batches = PartitionedBatches(*data, binary=binary)
     order = rng.permutation(70)
     partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0)

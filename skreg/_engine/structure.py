@@ -4,7 +4,7 @@ layout of their weights, their starting weights and their memory."""
 import numpy as np
 import scipy.sparse as sp
 
-from .._batching import column_major, csr_tensors, gradient_split
+from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
 from .._tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
 
@@ -73,10 +73,8 @@ def tower_data(X, batch_size, *, binary):
     ``binary``: :func:`is_binary` of ``X``, as the structure holds it."""
     if sp.issparse(X):
         csr = csr_tensors(X)
-        # Each non-zero's row, by numpy: tf.repeat masks a rows x longest-row matrix.
-        row_ids = np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
         return (*csr, *column_major(X, binary=binary),
-                tf.constant(gradient_split(X, batch_size), tf.int64), tf.constant(row_ids))  # fmt: skip
+                tf.constant(gradient_split(X, batch_size), tf.int64), row_ids_of(X))  # fmt: skip
     return (tf.constant(X, dtype=tf.float32),)
 
 
