@@ -1,12 +1,13 @@
-"""skreg against another checkout of skreg (a baseline), case by case, in
+"""skreg against other checkouts of skreg (baselines), case by case, in
 fresh processes run in turn (baseline, current, baseline, ...), so that the
-machine's drift reaches both alike. Prints medians and ranges and records
+machine's drift reaches all alike. Prints medians and ranges and records
 them in BENCHMARKS.md (section ``trainer``).
 
 Usage::
 
     git worktree add /tmp/baseline <commit>
     python benchmarks/trainer_compare.py --baseline /tmp/baseline --runs 5
+    # several baselines: --baseline A --label a --baseline B --label b
 
 Cases (each a fresh process, timed after its imports):
 
@@ -176,8 +177,10 @@ def run(case, checkout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", help="a checkout of skreg to compare with")
-    parser.add_argument("--label", default="baseline", help="the baseline's name in the table")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="a checkout of skreg to compare with (repeatable)")
+    parser.add_argument("--label", action="append", default=[],
+                        help="each baseline's name in the table, in their order")
     parser.add_argument("--runs", type=int, default=5, help="processes per case and checkout")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -187,13 +190,14 @@ def main():
         warnings.simplefilter("ignore")
         print(json.dumps(worker(args.worker)))
         return
-    checkouts = {"current": ROOT}
-    if args.baseline:
-        checkouts = {args.label: Path(args.baseline), **checkouts}
+    labels = args.label + [f"baseline {i + 1}" for i in range(len(args.label),
+                                                               len(args.baseline))]  # fmt: skip
+    checkouts = {**{label: Path(path) for label, path in zip(labels, args.baseline)},
+                 "current": ROOT}  # fmt: skip
     lines = [
         f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"`python benchmarks/trainer_compare.py --runs {args.runs}"
-        + (f" --label {args.label}`" if args.baseline else "`")
+        + "".join(f" --label {label}" for label in labels[: len(args.baseline)]) + "`"
         + f"; {args.runs} fresh processes per case and checkout, in turn; median (range).\n",
         "| measure | " + " | ".join(checkouts) + " |",
         "|---|" + "---|" * len(checkouts),
