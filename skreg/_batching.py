@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from ._tensorflow import tf
 
-__all__ = ["PartitionedBatches", "column_major", "csr_tensors", "gradient_split",
+__all__ = ["PartitionedBatches", "column_major", "csr_tensors", "either", "gradient_split",
            "make_dataset", "sparse_row_gatherer"]
 
 # Steps of an epoch whose batches one pass over the non-zeros places (see
@@ -137,12 +137,14 @@ class PartitionedBatches:
         self.by_column = (column_rows, column_indices, column_values)
         self.column_places = column_places
 
-    def augmentation(self, seed, dropout, noise):
+    def augmentation(self, seed, dropout, noise, column_order=True):
         """An epoch's input dropout and noise, drawn once for every non-zero
         (each is in one batch an epoch), in row order and read in column
         order, so both orders change the same ones: per order the kept
         non-zeros (or None) and the values before dropout's scale (or None).
-        ``dropout``, ``noise``: tensors, or None when off."""
+        ``dropout``, ``noise``: tensors, or None when off; ``column_order``:
+        as :meth:`partition` takes it (without it, the column order's are
+        empty)."""
         n_values = tf.shape(self.by_row[0])[0]
         keep = values = None
         if dropout is not None:
@@ -153,18 +155,35 @@ class PartitionedBatches:
             scaled = noise if dropout is None else noise * (1.0 - dropout)
             draws = tf.random.stateless_normal([n_values], seed + [0, 1]) * scaled
             values = draws + (1.0 if self.binary else self.by_row[2])
-        in_column_order = [None if v is None else tf.gather(v, self.column_places)
-                           for v in (keep, values)]  # fmt: skip
-        return (keep, values), tuple(in_column_order)
 
-    def partition(self, position, batch_size, first_step, n_ordered=None, augmentation=None):
+        def in_column_order(v):
+            return either(column_order, lambda: tf.gather(v, self.column_places),
+                          lambda: tf.zeros([0], v.dtype))  # fmt: skip
+
+        return (keep, values), tuple(None if v is None else in_column_order(v)
+                                     for v in (keep, values))  # fmt: skip
+
+    def partition(self, position, batch_size, first_step, n_ordered=None, augmentation=None,
+                  column_order=True):  # fmt: skip
         """The batches of the steps ``first_step`` to ``first_step +
         STEPS_PER_PARTITION - 1`` of an epoch whose order puts row ``r`` at
         ``position[r]``; ``n_ordered`` (default: all) rows have places in
         the order, the others a place past them that no batch reaches;
-        ``augmentation``: the epoch's :meth:`augmentation`, or None."""
+        ``augmentation``: the epoch's :meth:`augmentation`, or None;
+        ``column_order`` (bool, or a bool tensor): whether the non-zeros are
+        placed in column order too (without it, :meth:`_Partition.by_column`
+        is empty)."""
         n_ordered = self.n_rows if n_ordered is None else n_ordered
-        return _Partition(self, position, batch_size, first_step, n_ordered, augmentation)
+        return _Partition(self, position, batch_size, first_step, n_ordered, augmentation,
+                          column_order)  # fmt: skip
+
+
+def either(condition, if_true, if_false):
+    """``if_true()`` or ``if_false()``: a Python bool ``condition`` picks one
+    at tracing, a bool tensor at run time (``tf.cond``)."""
+    if isinstance(condition, bool):
+        return if_true() if condition else if_false()
+    return tf.cond(condition, if_true, if_false)
 
 
 def row_ids_of(X):
@@ -187,7 +206,8 @@ def _group_starts(keys, n_groups):
 class _Partition:
     """One partition's batches; step ``s`` counts from its first step."""
 
-    def __init__(self, batches, position, batch_size, first_step, n_ordered, augmentation):
+    def __init__(self, batches, position, batch_size, first_step, n_ordered, augmentation,
+                 column_order):  # fmt: skip
         n_steps = STEPS_PER_PARTITION
         step = position // batch_size
         start = step * batch_size
@@ -213,15 +233,13 @@ class _Partition:
         first_half = tf.gather(half_sizes, tf.clip_by_value(2 * local, 0, 2 * n_steps - 2))
         batch_place = place + second * first_half
         # Each non-zero's place and column (and value), by group.
-        self.entries, self.entry_starts = [], []
         changes = augmentation or ((None, None), (None, None))
-        for (rows, columns, values), group, row_place, n_groups, (keep, changed) in (
-            (batches.by_row, half_group, place, 2 * n_steps + 1, changes[0]),
-            (batches.by_column, step_group, batch_place, n_steps + 1, changes[1]),
-        ):
+
+        def placed(order, order_changes, group, row_place, n_groups, after=()):
+            (rows, columns, values), (keep, changed) = order, order_changes
             # One order after the other: each holds copies of the non-zeros'
             # numbers while it is partitioned.
-            with tf.control_dependencies(self.entries[-1] if self.entries else []):
+            with tf.control_dependencies(after):
                 keys = tf.gather(tf.cast(group, tf.int32), rows)
                 data = [tf.gather(tf.cast(row_place, tf.int32), rows), columns]
             if keep is not None:  # dropped non-zeros go to the group left out
@@ -230,8 +248,22 @@ class _Partition:
                 data.append(changed)
             elif not batches.binary:
                 data.append(values)
-            self.entries.append([_by_group(a, keys, n_groups) for a in data])
-            self.entry_starts.append(_group_starts(keys, n_groups))
+            return [_by_group(a, keys, n_groups) for a in data], _group_starts(keys, n_groups)
+
+        by_row, by_row_starts = placed(batches.by_row, changes[0], half_group, place,
+                                       2 * n_steps + 1)  # fmt: skip
+
+        def placed_by_column():
+            return placed(batches.by_column, changes[1], step_group, batch_place, n_steps + 1,
+                          after=by_row)  # fmt: skip
+
+        def not_placed():
+            return ([tf.zeros([0], a.dtype) for a in by_row],
+                    tf.zeros([n_steps + 1], tf.int64))  # fmt: skip
+
+        by_column, by_column_starts = either(column_order, placed_by_column, not_placed)
+        self.entries = [by_row, by_column]
+        self.entry_starts = [by_row_starts, by_column_starts]
 
     def batch_rows(self, step):
         """The rows of a step's batch: its first half, then its second."""

@@ -142,13 +142,15 @@ def test_build_mlp_takes_the_augmentation_options():
     assert "augmentation" not in [layer.name for layer in build_mlp(64, 10).layers]
 
 
+@pytest.mark.parametrize("narrow", [False, True], ids=["segment-sums", "matmul"])
 @pytest.mark.parametrize("binary", [True, False], ids=["multi-hot", "values"])
 @pytest.mark.parametrize("noise", [None, 0.1])
-def test_the_programs_sparse_batch_drops_the_same_entries_in_both_orders(binary, noise):
+def test_the_programs_sparse_batch_drops_the_same_entries_in_both_orders(binary, noise, narrow):
     """The program cuts a sparse batch's non-zeros in row order (for the
     product) and in column order (for the kernel gradient): input dropout
     and noise must change the same entries in both, so the gradient is that
-    of the product's input."""
+    of the product's input. A narrow layer's gradient comes from the row
+    order (no column order): the same changes."""
     rng = np.random.RandomState(0)
     X = sp.random(40, 30, density=0.3, random_state=rng, format="csr", dtype=np.float32)
     if binary:
@@ -156,10 +158,12 @@ def test_the_programs_sparse_batch_drops_the_same_entries_in_both_orders(binary,
     data = tower_data(X, 40, binary=binary)
     batches = PartitionedBatches(*data, binary=binary)
     augmentation = batches.augmentation(tf.constant([5, 7], tf.int64), tf.constant(0.5),
-                                        None if noise is None else tf.constant(noise))  # fmt: skip
+                                        None if noise is None else tf.constant(noise),
+                                        column_order=not narrow)  # fmt: skip
     partition = batches.partition(tf.range(40, dtype=tf.int64), 40, tf.constant(0, tf.int64),
-                                  augmentation=augmentation)  # fmt: skip
-    batch = SparseBatch(partition, 0, batches.n_features, batches.split, scale=2.0)
+                                  augmentation=augmentation, column_order=not narrow)  # fmt: skip
+    batch = SparseBatch(partition, 0, batches.n_features, batches.split, scale=2.0,
+                        narrow=narrow)  # fmt: skip
     rows = batch.rows.numpy()
     # The changed batch as a dense matrix, from its row-order halves.
     x, offset, kept = np.zeros((len(rows), 30), np.float32), 0, 0

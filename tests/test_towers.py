@@ -204,11 +204,16 @@ def test_regression_towers_train_as_separate_fits(loss):
     np.testing.assert_allclose(tower_outputs, outputs, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("narrow", [False, True, "tensor"],
+                         ids=["segment-sums", "matmul", "matmul-at-run-time"])  # fmt: skip
 @pytest.mark.parametrize("split", [0, 17, 40], ids=["split-0", "split-17", "split-end"])
 @pytest.mark.parametrize("binary", [False, True], ids=["values", "multi-hot"])
-def test_sparse_batches_multiply_as_scipy(binary, split):
+def test_sparse_batches_multiply_as_scipy(binary, split, narrow):
     """The first layer's product and kernel gradient of every batch of an
-    epoch (three of 20 rows, one of 10) against scipy's."""
+    epoch (three of 20 rows, one of 10) against scipy's: by segment sums
+    over the non-zeros in row and column order, or, for a narrow layer, by
+    sparse-dense matmuls from the row order alone (the column order left
+    out of the partition), chosen in Python or at run time."""
     rng = np.random.RandomState(0)
     X = sp.random(70, 40, density=0.2, random_state=rng, format="csr", dtype=np.float32)
     if binary:
@@ -217,17 +222,23 @@ def test_sparse_batches_multiply_as_scipy(binary, split):
     data = (*data[:8], tf.constant(split, tf.int64), data[9])
     batches = PartitionedBatches(*data, binary=binary)
     order = rng.permutation(70)
-    partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0)
+    if narrow == "tensor":
+        narrow = tf.constant(True)
+    partition = batches.partition(tf.math.invert_permutation(tf.constant(order)), 20, 0,
+                                  column_order=not narrow)  # fmt: skip
     kernel = rng.randn(40, 6).astype(np.float32)
     for step in range(4):
-        batch = SparseBatch(partition, step, batches.n_features, batches.split)
+        batch = SparseBatch(partition, step, batches.n_features, batches.split, narrow=narrow)
+        if narrow is not False:
+            assert batch.by_column[0].shape[0] == 0  # no column order
         rows = batch.rows.numpy()
         np.testing.assert_array_equal(np.sort(rows), np.sort(order[step * 20 : step * 20 + 20]))
         gradient = rng.randn(len(rows), 6).astype(np.float32)
         np.testing.assert_allclose(batch.product(kernel).numpy(), X[rows] @ kernel, rtol=1e-5,
                                    atol=1e-5)  # fmt: skip
         parts = batch.kernel_gradient(tf.constant(gradient))
-        assert [part.shape[0] for part in parts] == [split, 40 - split]
+        assert [part.shape[0] for part in parts] == ([40, 0] if narrow is not False
+                                                     else [split, 40 - split])  # fmt: skip
         np.testing.assert_allclose(tf.concat(parts, 0).numpy(), X[rows].T @ gradient, rtol=1e-5,
                                    atol=1e-5)  # fmt: skip
 

@@ -154,6 +154,9 @@ def make_program(structure):
             held_out = SparseHeldOut(starts, rows, columns,
                                      None if structure.binary else values)  # fmt: skip
             steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
+            # The group's first layer, all towers' units: a lone network's is
+            # mostly narrow, a search's wide (see batches.NARROW_WIDTH).
+            narrow = tf.shape(weights[0])[1] < batches.NARROW_WIDTH
         else:
             steps_per_part = n_steps
 
@@ -273,19 +276,20 @@ def make_program(structure):
                 # An epoch's input changes, drawn once for all its batches
                 # (a second stream: the seed's second number is negative).
                 augmentation = (sparse_batches.augmentation(
-                    tf.stack([dropout_seed, -1 - epoch]), *input_changes
+                    tf.stack([dropout_seed, -1 - epoch]), *input_changes, column_order=~narrow
                 ) if augmenting else None)  # fmt: skip
 
             def part_body(first_step, iteration, weights, slots, loss_sum, correct_sum):
                 """The steps from first_step on whose batches one partition places."""
                 if structure.sparse:
                     partition = sparse_batches.partition(position, batch_size, first_step,
-                                                         n_train, augmentation)  # fmt: skip
+                                                         n_train, augmentation,
+                                                         column_order=~narrow)  # fmt: skip
 
                     def batch(step):
                         return SparseBatch(partition, step - first_step,
                                            sparse_batches.n_features, sparse_batches.split,
-                                           input_scale)  # fmt: skip
+                                           input_scale, narrow=narrow)  # fmt: skip
 
                 else:
 

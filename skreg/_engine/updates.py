@@ -2,6 +2,8 @@
 learning rate per tower, the penalties' gradients, and each tower's own
 random draws for dropout."""
 
+import functools
+
 from .._tensorflow import tf
 
 __all__ = ["FUSED_UPDATE_MIN_SIZE", "first_kernel_update", "fused_penalised_update",
@@ -16,23 +18,39 @@ def per_tower(vector, kind, layer, weight):
     return vector[:, None, None]
 
 
-def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iteration):
+def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iteration, *,
+                     skip_zero_penalties=False):  # fmt: skip
     """The update of one weight with its penalties' gradients added
     (``l1 * sign(w) + 2 * l2 * w``; l1, l2 None for unpenalised weights);
     (weight, slots, per-tower penalty sums before the update). ``gradient``
-    may be a list of its parts along the first axis."""
+    may be a list of its parts along the first axis. ``skip_zero_penalties``:
+    leave the penalties' passes over the weight out at run time when every
+    tower's l1 and l2 are 0 (the same numbers: the terms are then 0)."""
     if isinstance(gradient, (list, tuple)):
         gradient = tf.concat(list(gradient), axis=0)
-    sums = None
-    if l1 is not None:
-        gradient += l1 * tf.sign(weight)
-        sums = l1 * tf.abs(weight)
-    if l2 is not None:
-        gradient += 2.0 * l2 * weight
-        sums = l2 * tf.square(weight) if sums is None else sums + l2 * tf.square(weight)
-    if sums is not None:
-        # [K * units] for the first kernel, [K] for the others.
-        sums = tf.reduce_sum(sums, axis=0 if weight.shape.rank == 2 else [1, 2])
+    # [K * units] for the first kernel, [K] for the others.
+    axis = 0 if weight.shape.rank == 2 else [1, 2]
+
+    def penalised():
+        sums = None
+        penalised_gradient = gradient
+        if l1 is not None:
+            penalised_gradient += l1 * tf.sign(weight)
+            sums = l1 * tf.abs(weight)
+        if l2 is not None:
+            penalised_gradient += 2.0 * l2 * weight
+            sums = l2 * tf.square(weight) if sums is None else sums + l2 * tf.square(weight)
+        return penalised_gradient, tf.reduce_sum(sums, axis=axis)
+
+    factors = [factor for factor in (l1, l2) if factor is not None]
+    if not factors:
+        sums = None
+    elif skip_zero_penalties:
+        any_penalty = tf.reduce_any([tf.reduce_any(factor != 0.0) for factor in factors])
+        unpenalised_sums = tf.zeros([tf.shape(weight)[1 if weight.shape.rank == 2 else 0]])
+        gradient, sums = tf.cond(any_penalty, penalised, lambda: (gradient, unpenalised_sums))
+    else:
+        gradient, sums = penalised()
     weight, slots = optimizer_update(kind, weight, slots, gradient, rate, hyper, iteration)
     return weight, slots, sums
 
@@ -56,8 +74,12 @@ def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, h
     group and its one-network refit share a program and only large kernels
     are compiled."""
     arguments = (kind, weight, slots, gradient, rate, l1, l2, hyper, iteration)
+    # The plain update skips the penalties' passes over the first kernel
+    # when they are all 0, as a lone network's mostly are (its program has
+    # them, see plan_model): 11 of the step's ~20 elementwise passes over it.
+    plain_update = functools.partial(penalised_update, skip_zero_penalties=True)
     if not may_fuse:
-        return penalised_update(*arguments)
+        return plain_update(*arguments)
     with_sums = l1 is not None or l2 is not None
 
     def by(update):
@@ -65,7 +87,7 @@ def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, h
         return (weight, slots, sums) if with_sums else (weight, slots)
 
     large = tf.size(weight, out_type=tf.int64) >= FUSED_UPDATE_MIN_SIZE
-    result = tf.cond(large, lambda: by(fused_penalised_update), lambda: by(penalised_update))
+    result = tf.cond(large, lambda: by(fused_penalised_update), lambda: by(plain_update))
     return result if with_sums else (*result, None)
 
 
