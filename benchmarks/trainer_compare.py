@@ -221,7 +221,7 @@ def main():
         from run import splice_sections
 
         path = ROOT / "BENCHMARKS.md"
-        block = "## Trainer: this checkout against a baseline\n\n" + table + "\n"
+        block = "## Trainer: this checkout against earlier ones\n\n" + table + "\n"
         path.write_text(splice_sections(path.read_text(), {"trainer": block.splitlines()}))
 
 
