@@ -107,9 +107,10 @@ class SparseHeldOut:
 class SparseBatch:
     """A batch of sparse rows (see PartitionedBatches): the first layer's
     product by half-batches, the kernel gradient by two column ranges, each
-    pair computed concurrently; for a ``narrow`` layer (a bool tensor, see
-    :data:`NARROW_WIDTH`) both by sparse-dense matmuls of the half-batches,
-    and the partition need not hold the column order."""
+    pair computed concurrently; for a ``narrow`` layer (a bool, or a bool
+    tensor the program computes, see :data:`NARROW_WIDTH`) both by
+    sparse-dense matmuls of the half-batches, and the partition need not
+    hold the column order."""
 
     def __init__(self, partition, step, n_features, split, scale=None, *, narrow=False):
         self.rows = partition.batch_rows(step)
