@@ -17,9 +17,7 @@ process each per run:
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -67,13 +65,9 @@ def worker(contender):
 
 
 def run(contender):
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", contender], cwd="/tmp", env=dict(os.environ),
-        capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"{contender} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from run import script_worker
+
+    return script_worker(__file__, contender)
 
 
 def main():

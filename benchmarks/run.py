@@ -540,6 +540,20 @@ def in_process(spec, timeout=3600):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def script_worker(script, name, env=None, timeout=3600):
+    """The JSON result of ``python script --worker name``, a fresh process
+    run from /tmp (``env``: its environment, default this one's); a failed
+    process raises with the end of its stderr."""
+    done = subprocess.run(
+        [sys.executable, str(script), "--worker", name], cwd="/tmp",
+        env=dict(os.environ) if env is None else env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def machine_summary():
     from importlib.metadata import PackageNotFoundError, version
 

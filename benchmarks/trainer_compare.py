@@ -34,7 +34,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -165,14 +164,12 @@ def worker(case):
 
 def run(case, checkout):
     """``case`` in a fresh process importing skreg from ``checkout``."""
-    env = {**os.environ, "PYTHONPATH": str(checkout)}
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", case], env=env, cwd="/tmp",
-        capture_output=True, text=True, timeout=3600,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"{case} in {checkout} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    from run import script_worker
+
+    try:
+        return script_worker(__file__, case, env={**os.environ, "PYTHONPATH": str(checkout)})
+    except RuntimeError as error:
+        raise RuntimeError(f"in {checkout}: {error}") from None
 
 
 def main():
