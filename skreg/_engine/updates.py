@@ -59,8 +59,11 @@ def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iterati
 # kernel (IMDB, 15 towers: 10,000 x 240) the ~12 elementwise passes of
 # plain ops cost 20 ms a step, the fused loop 8-10 ms. It is compiled once
 # per kernel shape in the process (0.3-0.7 s), so smaller kernels (one
-# network's, IMDB's 10,000 x 16 included) use plain ops.
-fused_penalised_update = tf.function(penalised_update, jit_compile=True)
+# network's, IMDB's 10,000 x 16 included) use plain ops. Its Python has no
+# tensor-dependent control flow, so AutoGraph is off: converting it cost
+# 0.3-0.4 s of every process's first trace of a sparse program (cProfile:
+# half of the trace), for the same graph.
+fused_penalised_update = tf.function(penalised_update, jit_compile=True, autograph=False)
 
 # First kernels from this size on are updated by the fused loop.
 FUSED_UPDATE_MIN_SIZE = 2**18
