@@ -94,6 +94,22 @@ def test_sparse_training_with_dense_validation_data(data):
                                rtol=1e-4)  # fmt: skip
 
 
+def test_multi_hot_training_scores_validation_rows_of_other_values(data):
+    # Multi-hot training data makes a program that takes every stored value
+    # as 1; validation rows of other values keep theirs (val_loss once
+    # scored them as all 1: 0.70 where Keras said 0.90).
+    X, y = data
+    multi_hot = sp.csr_matrix((X > 0.5).astype(np.float32))
+    scaled = multi_hot[:30] * 3.0
+    params = dict(batch_size=len(y), epochs=3, random_state=0)
+    ours = RegularizedMLPClassifier(**params).fit(multi_hot, y, validation_data=(scaled, y[:30]))
+    keras_fit = _with_keras(RegularizedMLPClassifier(**params)).fit(
+        multi_hot, y, validation_data=(scaled, y[:30])
+    )
+    np.testing.assert_allclose(ours.history_["val_loss"], keras_fit.history_["val_loss"],
+                               rtol=1e-4)  # fmt: skip
+
+
 def test_early_stopping_stops_and_restores_as_keras_does(data):
     X, y = data
     # A large learning rate makes the validation loss turn up early.

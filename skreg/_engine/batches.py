@@ -71,7 +71,7 @@ def _halves_product(kernel, halves):
 class SparseHeldOut:
     """The held-out rows of every evaluation block (the same at every epoch):
     where each row's non-zeros start, and the non-zeros' rows (counted over
-    all blocks' rows), columns and values (None if all 1).
+    all blocks' rows), columns and values (empty if all 1).
 
     Gathered once per trainer (:meth:`arrays`, outside the program) and
     passed to each call, since the gather costs about 30 ms on IMDB's 25,000
@@ -81,16 +81,19 @@ class SparseHeldOut:
         self.starts, self.rows, self.columns, self.values = starts, rows, columns, values
 
     @staticmethod
-    def arrays(indptr, indices, values, rows, binary):
-        """The tensors of the held-out ``rows`` of a CSR matrix (values
-        empty if ``binary``), in the order the constructor takes them."""
+    def arrays(indptr, indices, values, rows):
+        """The tensors of the held-out ``rows`` of a CSR matrix, in the order
+        the constructor takes them. Their values are left out where all are
+        1, whatever the training rows are: held-out rows of other values
+        beside multi-hot training rows keep theirs."""
         def flat(data):
             return tf.gather(tf.RaggedTensor.from_row_splits(data, indptr, validate=False), rows)
 
-        columns = flat(indices)
+        columns, values = flat(indices), flat(values).flat_values
+        if bool(tf.reduce_all(values == 1.0)):
+            values = tf.zeros([0], tf.float32)
         return (columns.row_splits, tf.cast(columns.value_rowids(), tf.int32),
-                tf.cast(columns.flat_values, tf.int32),
-                tf.zeros([0], tf.float32) if binary else flat(values).flat_values)  # fmt: skip
+                tf.cast(columns.flat_values, tf.int32), values)  # fmt: skip
 
     def product(self, kernel, begin, end):
         """``x @ kernel`` for the held-out rows ``begin`` to ``end``."""

@@ -12,19 +12,19 @@ from .._tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
 from .structure import tower_data
-from .trainer import TowerState, TowerTrainer, ready_program
+from .trainer import TowerState, TowerTrainer, held_out_data, ready_program
 
 __all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model", "fit_side_by_side",
            "program_group"]
 
 
-def _stacked(X, X_val):
-    """The training and validation rows as one matrix of the training data's kind."""
+def _like(X, X_val):
+    """The validation rows as a matrix of the training data's kind."""
     if sp.issparse(X):
-        return sp.vstack([X, sp.csr_matrix(X_val, dtype=np.float32)], format="csr")
+        return sp.csr_matrix(X_val, dtype=np.float32)
     if sp.issparse(X_val):  # dense training data: the held-out rows as dense too
         X_val = X_val.toarray()
-    return np.concatenate([X, np.asarray(X_val, np.float32)])
+    return np.asarray(X_val, np.float32)
 
 
 def _validation_logs(structure, outputs, penalties, y_val):
@@ -111,20 +111,19 @@ def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, b
     ``X`` and are scored on the validation rows after each epoch."""
     ready_program(structure)  # while the data is prepared
     n_towers, n_train = state.n_towers, X.shape[0]
-    data, y_all, blocks = X, np.asarray(y, np.float32).reshape(n_train, -1), []
+    held_out, blocks = None, []
     if validation is not None:
-        X_val, y_val = validation
-        data = _stacked(X, X_val)
-        y_all = np.concatenate([y_all, np.asarray(y_val, np.float32).reshape(len(y_val), -1)])
-        blocks = [(np.arange(n_train, data.shape[0]), 0, n_towers)]
-    row_weight = np.zeros((n_towers, data.shape[0]), np.float32)
-    row_weight[:, :n_train] = 1.0 if sample_weight is None else sample_weight
-    member = np.zeros((n_towers, data.shape[0]), np.float32)
-    member[:, :n_train] = 1.0
+        # The validation rows apart from the data batches are cut from.
+        X_val = _like(X, validation[0])
+        held_out, blocks = held_out_data(X_val), [(np.arange(X_val.shape[0]), 0, n_towers)]
+    row_weight = np.ones((n_towers, n_train), np.float32)
+    if sample_weight is not None:
+        row_weight[:] = sample_weight
     return TowerTrainer(
-        structure, tower_data(data, batch_size, binary=structure.binary), y_all, row_weight,
-        member, blocks, state, numbers, batch_size=batch_size, seeds=seeds,
-        train_rows=np.arange(n_train),
+        structure, tower_data(X, batch_size, binary=structure.binary),
+        np.asarray(y, np.float32).reshape(n_train, -1), row_weight,
+        np.ones((n_towers, n_train), np.float32), blocks, state, numbers,
+        batch_size=batch_size, seeds=seeds, held_out=held_out,
     )  # fmt: skip
 
 

@@ -109,17 +109,21 @@ def _signature(structure, n_weights):
     numbers["input_dropout"] = numbers["input_noise"] = tf.TensorSpec([], tf.float32)
     index = tf.TensorSpec([None], tf.int64)
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
-    # row splits, tower splits; sparse: their non-zeros, see SparseHeldOut),
-    # the state (weights, optimizer slots shaped as
+    # row splits, tower splits; the held-out matrix, or the sparse rows'
+    # non-zeros: see SparseHeldOut), the state (weights, optimizer slots shaped as
     # the trainable weights, counters: epochs and steps trained), numbers,
     # the rows batches are cut from, and the settings: epochs to train, batch
     # size, shuffle seed, dropout seed
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
+    # The held-out rows index a matrix of their own (a fit's validation
+    # rows, a search's whole data), not the data batches are cut from.
     evaluation = (index, index, index)
     if structure.sparse:
         evaluation += (index, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),
                        vector)  # fmt: skip
+    else:
+        evaluation += (matrix,)
     return (data, matrix, matrix, matrix, evaluation, weights, slots,
             tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([4], tf.int64))  # fmt: skip
 
@@ -149,10 +153,9 @@ def make_program(structure):
         input_scale = 1.0 / (1.0 - input_changes[0]) if structure.with_input_dropout else None
         if structure.sparse:
             sparse_batches = PartitionedBatches(*data, binary=structure.binary)
-            # The held-out rows' non-zeros, gathered by the trainer (see SparseHeldOut).
-            starts, rows, columns, values = evaluation[3:]
-            held_out = SparseHeldOut(starts, rows, columns,
-                                     None if structure.binary else values)  # fmt: skip
+            # The held-out rows' non-zeros, gathered by the trainer (see
+            # SparseHeldOut); their values are empty where all are 1.
+            held_out = SparseHeldOut(*evaluation[3:])
             steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
             # The group's first layer, all towers' units: a lone network's is
             # mostly narrow, a search's wide (see batches.NARROW_WIDTH).
@@ -164,7 +167,7 @@ def make_program(structure):
             """``x @ kernel`` for the evaluation rows ``begin`` to ``end``."""
             if structure.sparse:
                 return held_out.product(kernel, begin, end)
-            return tf.matmul(tf.gather(data[0], evaluation[0][begin:end]), kernel)
+            return tf.matmul(tf.gather(evaluation[3], evaluation[0][begin:end]), kernel)
 
         def train_step(batch, step, iteration, weights, slots, loss_sum, correct_sum):
             seed = tf.stack([dropout_seed, iteration * 1024])

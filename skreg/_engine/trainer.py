@@ -6,13 +6,15 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
+from .._batching import csr_tensors
 from .._tensorflow import tf
 from .batches import SparseHeldOut
 from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program
 from .structure import initial_weights, optimizer_slots, tower_data, trainable_positions
 
-__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "label_tensor", "ready_program"]
+__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "held_out_data", "label_tensor",
+           "ready_program"]
 
 # The run-time numbers that are one per tower (the others are the group's).
 PER_TOWER_NUMBERS = ("l1", "l2", "dropout", "learning_rate", "key")
@@ -119,17 +121,25 @@ class TowerEpochs:
         self.penalties = penalties
 
 
-def _block_tensors(blocks, structure, data):
+def held_out_data(X):
+    """A matrix whose rows evaluation blocks score, as :class:`TowerTrainer`
+    takes it: a CSR matrix's arrays, or the dense array (the first of
+    :func:`tower_data`'s tensors)."""
+    return csr_tensors(X)[:3] if sp.issparse(X) else (tf.constant(X, tf.float32),)
+
+
+def _block_tensors(blocks, structure, held_out):
     """The evaluation blocks as the program takes them: their rows one after
-    another, where each block's rows and towers start and end, and on sparse
-    data those rows' non-zeros (:meth:`SparseHeldOut.arrays`)."""
+    another, where each block's rows and towers start and end, and the
+    matrix ``held_out`` (:func:`held_out_data`) they index: dense, or
+    those rows' non-zeros (:meth:`SparseHeldOut.arrays`)."""
     rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
     row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
     tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
     tensors = tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits))
     if structure.sparse:
-        tensors += SparseHeldOut.arrays(*data[:3], tensors[0], structure.binary)
-    return tensors
+        return tensors + SparseHeldOut.arrays(*held_out[:3], tensors[0])
+    return tensors + (held_out[0],)
 
 
 class TowerTrainer:
@@ -150,7 +160,8 @@ class TowerTrainer:
     member : ndarray of shape (K, n_rows)
         1 where a row is in the tower's training fold, else 0.
     blocks : list of (rows, first tower, end tower)
-        The towers ``first:end`` are scored on ``rows`` after each epoch.
+        The towers ``first:end`` are scored on ``rows`` (of ``held_out``)
+        after each epoch.
     state : TowerState
         Where training starts (or goes on).
     numbers : dict
@@ -165,6 +176,11 @@ class TowerTrainer:
     train_rows : array of int or None
         The rows batches are cut from, in a shuffled order of their own
         each epoch (None: all); the others are only scored.
+    held_out : tuple of tensors or None
+        The matrix the blocks' rows index (:func:`held_out_data`), when it
+        is not ``data``: training data that leaves the held-out rows out
+        saves the sparse batches' partition a pass over their non-zeros
+        each epoch.
     first_run : bool
         Whether this is the program's background first run
         (:func:`ready_program`), which waits for no other and is not counted
@@ -172,16 +188,18 @@ class TowerTrainer:
     """
 
     def __init__(self, structure, data, y, row_weight, member, blocks, state, numbers, *,
-                 batch_size, seeds, train_rows=None, first_run=False):  # fmt: skip
+                 batch_size, seeds, train_rows=None, held_out=None, first_run=False):  # fmt: skip
         self._program = None  # looked up at the first call (after a background first run)
         self._first_run = first_run
         self._structure = structure
+        # The held-out matrix: the data's own first tensors (its CSR arrays).
+        self._held_out = data[: 3 if structure.sparse else 1] if held_out is None else held_out
         self._inputs = (
             data,
             label_tensor(y),
             tf.constant(row_weight, tf.float32),
             tf.constant(member, tf.float32),
-            _block_tensors(blocks, structure, data),
+            _block_tensors(blocks, structure, self._held_out),
         )
         # Run-time numbers: a caller may change them between calls.
         self.numbers = {"input_dropout": 0.0, "input_noise": 0.0, **numbers}
@@ -212,7 +230,7 @@ class TowerTrainer:
                   for block_rows, first, end in self._blocks]  # fmt: skip
         self._blocks = [block for block in blocks if block[2] > block[1]]
         self._inputs = (data, y, tf.gather(row_weight, towers), tf.gather(member, towers),
-                        _block_tensors(self._blocks, self._structure, data))  # fmt: skip
+                        _block_tensors(self._blocks, self._structure, self._held_out))  # fmt: skip
         self.numbers = {
             name: [values[t] for t in towers] if name in PER_TOWER_NUMBERS else values
             for name, values in self.numbers.items()
