@@ -193,7 +193,8 @@ class ModelPlan:
 
 def plan_model(model, X, *, like=None):
     """The :class:`ModelPlan` of a compiled build_mlp ``model`` for training
-    data ``X`` (with any validation rows it will score); raises
+    data ``X`` (validation rows keep their own values, see
+    :class:`~skreg._engine.batches.SparseHeldOut`); raises
     :class:`NotOnProgram` naming what the program does not do. ``like``: the
     structure of a program to share (a CV search's, for its refit), whose
     dropout draws this fit then makes too, at its own rate."""
