@@ -116,8 +116,8 @@ def _signature(structure, n_weights):
     # size, shuffle seed, dropout seed
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
-    # The held-out rows index a matrix of their own (a fit's validation
-    # rows, a search's whole data), not the data batches are cut from.
+    # The held-out rows index a matrix of their own: a fit's validation
+    # rows, or the data batches are cut from (a search's folds).
     evaluation = (index, index, index)
     if structure.sparse:
         evaluation += (index, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32),

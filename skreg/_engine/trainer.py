@@ -178,9 +178,8 @@ class TowerTrainer:
         each epoch (None: all); the others are only scored.
     held_out : tuple of tensors or None
         The matrix the blocks' rows index (:func:`held_out_data`), when it
-        is not ``data``: training data that leaves the held-out rows out
-        saves the sparse batches' partition a pass over their non-zeros
-        each epoch.
+        is not ``data`` (a fit's validation rows): the batches' partition
+        then passes over the training rows' non-zeros only.
     first_run : bool
         Whether this is the program's background first run
         (:func:`ready_program`), which waits for no other and is not counted
