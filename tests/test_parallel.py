@@ -88,3 +88,46 @@ def test_cv_search_groups_as_tasks_on_a_dask_cluster_and_in_worker_processes():
         assert results["params"] == local["params"]
         np.testing.assert_allclose(results["mean_test_score"], local["mean_test_score"],
                                    atol=0.01)  # fmt: skip
+
+
+def test_fused_updates_of_fits_in_threads_take_turns(monkeypatch):
+    """Large first kernels are updated by one XLA-compiled function, which
+    XLA:CPU (TensorFlow 2.21) cannot first run in two threads at once (a
+    CV search's two groups in flight segfaulted about once in 30
+    processes). Its runs hold one process-wide lock: fits started together
+    in four threads, each on a newly compiled kernel shape, equal
+    sequential fits, and the traced program locks around the fused update."""
+    import threading
+
+    from skreg._engine import updates
+    from skreg._engine.cache import _programs, clear_training_cache
+
+    rng = np.random.RandomState(0)
+    X = sp.csr_matrix((rng.rand(64, 1200) < 0.05).astype(np.float32))
+    y = np.arange(64) % 2
+    monkeypatch.setattr(updates, "FUSED_UPDATE_MIN_SIZE", 0)  # read when traced
+    clear_training_cache()
+    try:
+
+        def fit(units, start=None):
+            if start is not None:
+                start.wait()
+            clf = RegularizedMLPClassifier(hidden_layer_sizes=(units,), epochs=2, batch_size=32,
+                                           l2=1e-3, random_state=0)  # fmt: skip
+            return clf.fit(X, y).predict_proba(X)
+
+        sequential = {units: fit(units) for units in (16, 17, 18, 19)}
+        for width in (20, 21, 22):  # new kernel shapes: new compiled functions
+            start = threading.Barrier(4)
+            together = Parallel(n_jobs=4, backend="threading")(
+                delayed(fit)(width, start) for _ in range(4)
+            )  # fmt: skip
+            for other in together[1:]:
+                np.testing.assert_array_equal(together[0], other)
+        for units, proba in sequential.items():
+            np.testing.assert_array_equal(proba, fit(units))
+        (program,) = _programs.values()
+        library = program.get_concrete_function().graph.as_graph_def().library
+        assert any(node.op == "MutexLock" for f in library.function for node in f.node_def)
+    finally:
+        clear_training_cache()

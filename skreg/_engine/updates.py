@@ -3,6 +3,7 @@ learning rate per tower, the penalties' gradients, and each tower's own
 random draws for dropout."""
 
 import functools
+import threading
 
 from .._tensorflow import tf
 
@@ -68,6 +69,25 @@ fused_penalised_update = tf.function(penalised_update, jit_compile=True, autogra
 # First kernels from this size on are updated by the fused loop.
 FUSED_UPDATE_MIN_SIZE = 2**18
 
+# The fused update's runs take turns across the process's programs: XLA:CPU
+# (TensorFlow 2.21) builds a compiled function's YNNPACK parts at the first
+# run of each of its copies, and two threads doing that at once for one
+# compiled function corrupt its memory (gdb on a crashed CV search:
+# ``EmitYnnSubgraph`` under ``YnnFusionThunk::Execute``). A CV search's two
+# groups in flight start their first steps together; about 1 process in 30
+# segfaulted. Created at the first trace, not at import, so that importing
+# skreg leaves TensorFlow's runtime uninitialised (its threading settings
+# can still be changed).
+_turns = []
+_turns_lock = threading.Lock()
+
+
+def _fused_update_turns():
+    with _turns_lock:
+        if not _turns:
+            _turns.append(tf.CriticalSection(name="skreg_fused_update"))
+        return _turns[0]
+
 
 def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, hyper,
                         iteration):  # fmt: skip
@@ -89,8 +109,11 @@ def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, h
         weight, slots, sums = update(*arguments)
         return (weight, slots, sums) if with_sums else (weight, slots)
 
+    def fused():
+        return _fused_update_turns().execute(lambda: by(fused_penalised_update))
+
     large = tf.size(weight, out_type=tf.int64) >= FUSED_UPDATE_MIN_SIZE
-    result = tf.cond(large, lambda: by(fused_penalised_update), lambda: by(plain_update))
+    result = tf.cond(large, fused, lambda: by(plain_update))
     return result if with_sums else (*result, None)
 
 
