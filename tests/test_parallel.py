@@ -1,6 +1,8 @@
 """Fits in parallel: threads, worker processes, a Dask cluster."""
 
 import threading
+import time
+import types
 
 import numpy as np
 import pytest
@@ -129,3 +131,34 @@ def test_fused_updates_of_fits_in_threads_take_turns(monkeypatch):
         assert any(node.op == "MutexLock" for f in library.function for node in f.node_def)
     finally:
         clear_training_cache()
+
+
+def test_a_fit_in_another_thread_waits_for_a_first_run_as_it_starts(monkeypatch):
+    """A fit that asks for a program while another thread is starting its
+    background first run waits for that run (it once found the run's
+    thread listed but not started, and joining it raised)."""
+    from skreg._engine import cache
+
+    errors = []
+
+    def wait():
+        try:
+            cache.wait_until_ready("key")
+        except RuntimeError as error:
+            errors.append(error)
+
+    waiter = threading.Thread(target=wait)
+
+    class SlowToStart(threading.Thread):
+        def start(self):
+            waiter.start()  # the other fit asks while this thread starts
+            time.sleep(0.2)
+            super().start()
+
+    monkeypatch.setattr(cache, "threading", types.SimpleNamespace(Thread=SlowToStart))
+    ran = threading.Event()
+    cache.readied_in_background("key", ran.set)
+    waiter.join()
+    assert not errors, errors
+    assert ran.is_set()
+    assert "key" not in cache._readying  # the waiter took it off

@@ -65,8 +65,10 @@ def readied_in_background(key, first_run):
         if key in _programs or key in _readying:
             return
         thread = threading.Thread(target=first_run, name="skreg-program")
+        # Started before it is listed: a fit in another thread joins the
+        # listed thread, and joining one not yet started raises.
+        thread.start()
         _readying[key] = thread
-    thread.start()
 
 
 def wait_until_ready(key):
