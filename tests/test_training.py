@@ -168,6 +168,64 @@ def test_a_first_fit_readies_its_program_in_the_background(data):
     assert not [t for t in threading.enumerate() if t.name == "skreg-program"]
 
 
+def test_programs_are_optimised_without_the_idle_passes_options_put_back(data):
+    """skreg's program calls turn Grappler's idle passes off in their own
+    thread's call options, keep the caller's other options, and put the
+    thread's options back: a fit leaves them as they were."""
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context as eager_context
+
+    from skreg._tensorflow import program_graph_options
+
+    X, y = data
+    thread_state = eager_context.context()._thread_local_data
+    before = thread_state.function_call_options
+    try:
+        # A caller's own option, in this thread's call options.
+        config = config_pb2.ConfigProto()
+        config.graph_options.rewrite_options.constant_folding = rewriter_config_pb2.RewriterConfig.OFF
+        callers = eager_context.FunctionCallOptions(config_proto=config)
+        thread_state.function_call_options = callers
+        with program_graph_options():
+            inside = config_pb2.ConfigProto.FromString(
+                eager_context.context().function_call_options.config_proto_serialized
+            ).graph_options.rewrite_options
+        off = rewriter_config_pb2.RewriterConfig.OFF
+        assert inside.remapping == inside.layout_optimizer == off
+        assert inside.memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+        assert inside.disable_tfg_optimizer
+        assert inside.constant_folding == off  # the caller's, kept
+        assert thread_state.function_call_options is callers
+        RegularizedMLPClassifier(epochs=2, random_state=0).fit(X, y)
+        assert thread_state.function_call_options is callers
+    finally:
+        thread_state.function_call_options = before
+
+
+def test_the_passes_left_out_are_idle_same_bits_with_them(data, monkeypatch):
+    """A program optimised by all of Grappler's default passes trains to the
+    same bits as one optimised without those skreg leaves out (re-measure
+    the passes if a new TensorFlow makes this fail)."""
+    import contextlib
+
+    from skreg._engine import trainer
+
+    X, y = data
+    X = sp.csr_matrix(np.abs(X))
+    params = dict(epochs=3, batch_norm=True, dropout=0.2, l2=1e-3, optimizer="adam",
+                  random_state=0)  # fmt: skip
+    fits = []
+    for options in (trainer.program_graph_options, contextlib.nullcontext):
+        monkeypatch.setattr(trainer, "program_graph_options", options)
+        clear_training_cache()  # a new program, optimised at its first call
+        fits.append(RegularizedMLPClassifier(**params).fit(X, y))
+        assert training_cache_info()["misses"] == 1  # on the program
+    clear_training_cache()
+    for lean, full in zip(_weights(fits[0]), _weights(fits[1])):
+        np.testing.assert_array_equal(lean, full)
+    assert fits[0].history_ == fits[1].history_
+
+
 def test_results_are_the_same_from_a_fresh_and_a_reused_program(data):
     X, y = data
     params = dict(dropout=0.3, input_dropout=0.2, l2=1e-3, epochs=4, random_state=3)

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._batching import csr_tensors
-from .._tensorflow import tf
+from .._tensorflow import program_graph_options, tf
 from .batches import SparseHeldOut
 from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program
@@ -246,13 +246,14 @@ class TowerTrainer:
             self._program = cached_program(structure.key,
                                            functools.partial(make_program, structure),
                                            counted=not self._first_run)  # fmt: skip
-        weights, slots, counters, logs, outputs = self._program(
-            *self._inputs, self.state.weights, self.state.slots,
-            tf.constant([self.state.epoch, self.state.iteration], tf.int64),
-            {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
-             for name, values in self.numbers.items()},
-            self._train_rows, tf.constant([epochs, *self._settings], tf.int64),
-        )  # fmt: skip
+        with program_graph_options():
+            weights, slots, counters, logs, outputs = self._program(
+                *self._inputs, self.state.weights, self.state.slots,
+                tf.constant([self.state.epoch, self.state.iteration], tf.int64),
+                {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
+                 for name, values in self.numbers.items()},
+                self._train_rows, tf.constant([epochs, *self._settings], tf.int64),
+            )  # fmt: skip
         epoch, iteration = (int(n) for n in counters.numpy())
         self.state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
         n_outputs = int(weights[-1].shape[-1])
