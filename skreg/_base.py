@@ -329,6 +329,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                 plan, X, y, sample_weight, validation,
                 epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
                 patience=self.n_iter_no_change, seeds=[int(s) for s in seeds], hooks=hooks,
+                prepared=getattr(self, "_prepared_data", None),
             )  # fmt: skip
         except tf.errors.OpError as error:
             raise RuntimeError(

@@ -14,7 +14,7 @@ from sklearn.exceptions import FitFailedWarning
 from joblib import Parallel, delayed, effective_n_jobs
 
 from ._base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
-from ._engine import TowerStructure, optimizer_slots, tower_bytes, tower_data
+from ._engine import PreparedData, TowerStructure, optimizer_slots, tower_bytes, tower_data
 from ._engine.trainer import ready_program
 from ._inference import predict_float64
 from ._tensorflow import keras
@@ -125,6 +125,7 @@ class TowerSearch:
         # The data once for every fold (each picks its rows in the program).
         self.data = None if self.as_tasks else tower_data(
             X, data_batch_size, binary=self.structure["binary"])  # fmt: skip
+        self.data_batch_size = data_batch_size
         self.progress = (_Progress(type(self.search).__name__, self.candidates, results,
                                    len(self.groups)) if base.verbose else None)  # fmt: skip
 
@@ -156,6 +157,15 @@ class TowerSearch:
         rung: the survivors' groups are smaller)."""
         largest = max(g.bytes_per_tower * len(g.candidates) for g in self.groups)
         return len(self.groups) > 1 and 2 * largest <= self.budget
+
+    def prepared_data(self):
+        """The data as the program takes it, for the refit on the same
+        matrix (:class:`~skreg._engine.PreparedData`), or None where the
+        groups trained elsewhere."""
+        if self.data is None:
+            return None
+        return PreparedData(self.X, self.data_batch_size, binary=self.structure["binary"],
+                            tensors=self.data)  # fmt: skip
 
     def finish(self):
         for group in self.groups:

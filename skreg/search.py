@@ -190,10 +190,16 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             start = time.perf_counter()
             self.best_estimator_ = clone(base).set_params(**self.best_params_)
             if isinstance(search, TowerSearch):
-                # The refit runs on the program the towers traced.
+                # The refit runs on the program the towers traced, and on the
+                # data as the towers took it (same matrix), for its fit only:
+                # a fitted estimator keeps no copy of its training data.
                 self.best_estimator_._program_like = TowerStructure(**search.structure)
-            with task.subtask("refit", self.best_estimator_):
-                self.best_estimator_.fit(X, y, sample_weight=sample_weight)
+                self.best_estimator_._prepared_data = search.prepared_data()
+            try:
+                with task.subtask("refit", self.best_estimator_):
+                    self.best_estimator_.fit(X, y, sample_weight=sample_weight)
+            finally:
+                self.best_estimator_.__dict__.pop("_prepared_data", None)
             self.refit_time_ = time.perf_counter() - start
         task.end()
         return self

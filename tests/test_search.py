@@ -208,6 +208,31 @@ def test_a_search_its_refit_and_a_plain_fit_share_one_program(cancer, sparse, dr
     assert search.best_estimator_.n_iter_ == 2
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_refit_trains_on_the_data_the_towers_took(cancer, sparse, monkeypatch):
+    """The refit takes the data as the search's towers took it (the same
+    matrix) instead of making it again, trains to the same bits as with its
+    own, and the fitted search keeps no copy of it."""
+    from skreg._engine import PreparedData
+    from skreg._search_runs import TowerSearch
+
+    X, y = cancer
+    if sparse:
+        X = sp.csr_matrix(np.where(X > 0, X, 0.0))
+    taken = []
+    tensors_for = PreparedData.tensors_for
+    monkeypatch.setattr(PreparedData, "tensors_for",
+                        lambda self, *a, **k: taken.append(tensors_for(self, *a, **k)) or taken[-1])
+    kwargs = dict(param_grid={"l2": [0.0, 1e-3]}, cv=2, epochs=3, batch_size=64, random_state=0)
+    handed = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    assert len(taken) == 1 and taken[0] is not None
+    assert not hasattr(handed.best_estimator_, "_prepared_data")
+    monkeypatch.setattr(TowerSearch, "prepared_data", lambda self: None)
+    own = RegularizedMLPClassifierCV(**kwargs).fit(X, y)
+    for a, b in zip(handed.best_estimator_.model_.weights, own.best_estimator_.model_.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_memory_budget_splits_the_towers_in_groups(cancer):
     """One network per group (a tiny budget) gives the same scores and
     curves as all together, dropout included (each network draws its own

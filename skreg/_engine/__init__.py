@@ -32,6 +32,7 @@ gradient), ``updates`` (optimizer formulas, penalties, dropout draws),
 """
 
 from .structure import (
+    PreparedData,
     TowerStructure,
     fuses_update,
     initial_weights,
@@ -43,6 +44,6 @@ from .structure import (
 )
 from .trainer import TowerEpochs, TowerState, TowerTrainer
 
-__all__ = ["TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer", "fuses_update",
+__all__ = ["PreparedData", "TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer", "fuses_update",
            "initial_weights", "is_binary", "optimizer_slots", "tower_bytes", "tower_data",
            "trainable_positions"]

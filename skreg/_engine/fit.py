@@ -106,7 +106,7 @@ class EpochHooks:
 
 
 def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, batch_size,
-                seeds):  # fmt: skip
+                seeds, prepared=None):  # fmt: skip
     """The trainer of towers (as many as ``state`` has) that all train on
     ``X`` and are scored on the validation rows after each epoch."""
     ready_program(structure)  # while the data is prepared
@@ -120,7 +120,7 @@ def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, b
     if sample_weight is not None:
         row_weight[:] = sample_weight
     return TowerTrainer(
-        structure, tower_data(X, batch_size, binary=structure.binary),
+        structure, tower_data(X, batch_size, binary=structure.binary, prepared=prepared),
         np.asarray(y, np.float32).reshape(n_train, -1), row_weight,
         np.ones((n_towers, n_train), np.float32), blocks, state, numbers,
         batch_size=batch_size, seeds=seeds, held_out=held_out,
@@ -145,7 +145,7 @@ def _append(history, logs):
 
 
 def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch_size,
-              early_stopping, patience, seeds, hooks=None):  # fmt: skip
+              early_stopping, patience, seeds, hooks=None, prepared=None):  # fmt: skip
     """Train the planned model in place; its history as Keras' ``fit`` reports it.
 
     Parameters
@@ -168,11 +168,13 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         epoch's weights when they run, and what they change in it (weights,
         learning rate) is trained on. Without them (and without early
         stopping) the fit is one call.
+    prepared : PreparedData or None
+        The data as the program takes it, if already made for ``X``.
     """
     hooks = hooks or EpochHooks()
     structure = plan.structure
     trainer = _trainer_of(structure, plan.state(), plan.numbers, X, y, sample_weight, validation,
-                          batch_size=batch_size, seeds=seeds)  # fmt: skip
+                          batch_size=batch_size, seeds=seeds, prepared=prepared)  # fmt: skip
     stopping = _EarlyStopping(patience) if early_stopping and validation is not None else None
     # One call for the whole fit, unless Python acts after each epoch.
     epochs_per_call = 1 if (stopping or hooks.per_epoch or hooks.reports) else epochs

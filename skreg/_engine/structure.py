@@ -8,7 +8,7 @@ from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
 from .._tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
 
-__all__ = ["TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
+__all__ = ["PreparedData", "TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
            "tower_bytes", "tower_data", "trainable_positions", "weight_layout"]
 
 
@@ -64,13 +64,35 @@ def is_binary(X):
     return sp.issparse(X) and bool(np.all(X.data == 1))
 
 
-def tower_data(X, batch_size, *, binary):
+class PreparedData:
+    """:func:`tower_data` of the matrix ``X``, handed to a later fit on the
+    same matrix (a CV search's refit on the data its folds were cut from),
+    which then neither makes it again nor holds a second copy."""
+
+    def __init__(self, X, batch_size, *, binary, tensors):
+        self.X, self.batch_size, self.binary, self.tensors = X, batch_size, binary, tensors
+
+    def tensors_for(self, X, batch_size, *, binary):
+        """The tensors, if they are those of this very matrix object (not
+        an equal one: its arrays could have changed since) cut for
+        ``batch_size``; else None."""
+        if X is self.X and batch_size == self.batch_size and binary == self.binary:
+            return self.tensors
+        return None
+
+
+def tower_data(X, batch_size, *, binary, prepared=None):
     """The data as the tower program takes it (made once for all groups):
     a CSR matrix's arrays, its non-zeros in column order, the column at
     which kernel gradients are cut (:func:`~skreg._batching.column_major`,
     :func:`~skreg._batching.gradient_split`) and each non-zero's row, or
     the dense array.
-    ``binary``: :func:`is_binary` of ``X``, as the structure holds it."""
+    ``binary``: :func:`is_binary` of ``X``, as the structure holds it.
+    ``prepared``: a :class:`PreparedData`, used if it is of ``X``."""
+    if prepared is not None:
+        tensors = prepared.tensors_for(X, batch_size, binary=binary)
+        if tensors is not None:
+            return tensors
     if sp.issparse(X):
         csr = csr_tensors(X)
         return (*csr, *column_major(X, binary=binary),
