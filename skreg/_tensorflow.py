@@ -134,14 +134,15 @@ _PASSES_OFF = ("layout_optimizer", "remapping", "loop_optimization", "function_o
 
 
 @functools.lru_cache(maxsize=8)
-def _without_idle_passes(config_proto_serialized, executor_type):
+def _without_idle_passes(config_proto_serialized):
+    """The caller's graph options (serialized) with the idle passes off."""
     config = config_pb2.ConfigProto.FromString(config_proto_serialized)
     rewrite = config.graph_options.rewrite_options
     for name in _PASSES_OFF:
         setattr(rewrite, name, rewriter_config_pb2.RewriterConfig.OFF)
     rewrite.memory_optimization = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
     rewrite.disable_tfg_optimizer = True
-    return _eager_context.FunctionCallOptions(executor_type, config)
+    return config
 
 
 @contextlib.contextmanager
@@ -160,8 +161,10 @@ def program_graph_options():
         return
     previous = thread_state.function_call_options
     current = context.function_call_options  # the caller's (made if not yet)
-    thread_state.function_call_options = _without_idle_passes(
-        current.config_proto_serialized, current.executor_type
+    # Options of its own for the call (TensorFlow's executor scopes change
+    # a thread's options in place), from the cached config.
+    thread_state.function_call_options = _eager_context.FunctionCallOptions(
+        current.executor_type, _without_idle_passes(current.config_proto_serialized)
     )
     try:
         yield

@@ -183,14 +183,14 @@ def test_programs_are_optimised_without_the_idle_passes_options_put_back(data):
     try:
         # A caller's own option, in this thread's call options.
         config = config_pb2.ConfigProto()
-        config.graph_options.rewrite_options.constant_folding = rewriter_config_pb2.RewriterConfig.OFF
+        off = rewriter_config_pb2.RewriterConfig.OFF
+        config.graph_options.rewrite_options.constant_folding = off
         callers = eager_context.FunctionCallOptions(config_proto=config)
         thread_state.function_call_options = callers
         with program_graph_options():
             inside = config_pb2.ConfigProto.FromString(
                 eager_context.context().function_call_options.config_proto_serialized
             ).graph_options.rewrite_options
-        off = rewriter_config_pb2.RewriterConfig.OFF
         assert inside.remapping == inside.layout_optimizer == off
         assert inside.memory_optimization == rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
         assert inside.disable_tfg_optimizer

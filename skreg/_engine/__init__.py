@@ -44,6 +44,6 @@ from .structure import (
 )
 from .trainer import TowerEpochs, TowerState, TowerTrainer
 
-__all__ = ["PreparedData", "TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer", "fuses_update",
-           "initial_weights", "is_binary", "optimizer_slots", "tower_bytes", "tower_data",
-           "trainable_positions"]
+__all__ = ["PreparedData", "TowerEpochs", "TowerState", "TowerStructure", "TowerTrainer",
+           "fuses_update", "initial_weights", "is_binary", "optimizer_slots", "tower_bytes",
+           "tower_data", "trainable_positions"]

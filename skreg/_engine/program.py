@@ -181,7 +181,7 @@ def make_program(structure):
         n_train = tf.shape(train_rows, out_type=tf.int64)[0]
         n_steps = (n_train + batch_size - 1) // batch_size
         # Each weight's per-tower numbers, shaped to it once, outside the
-        # loops: in the step they were ~300 of its ~700 ops, traced, optimised
+        # loops: in the step they were ~200 of its ~670 ops, traced, optimised
         # and run every step again for the same values.
         rates = {
             p: per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable

@@ -8,8 +8,8 @@ from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
 from .._tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
 
-__all__ = ["PreparedData", "TowerStructure", "fuses_update", "initial_weights", "is_binary", "optimizer_slots",
-           "tower_bytes", "tower_data", "trainable_positions", "weight_layout"]
+__all__ = ["PreparedData", "TowerStructure", "fuses_update", "initial_weights", "is_binary",
+           "optimizer_slots", "tower_bytes", "tower_data", "trainable_positions", "weight_layout"]
 
 
 class TowerStructure:
