@@ -202,10 +202,12 @@ def test_programs_are_optimised_without_the_idle_passes_options_put_back(data):
         thread_state.function_call_options = before
 
 
-def test_the_passes_left_out_are_idle_same_bits_with_them(data, monkeypatch):
-    """A program optimised by all of Grappler's default passes trains to the
-    same bits as one optimised without those skreg leaves out (re-measure
-    the passes if a new TensorFlow makes this fail)."""
+def test_the_passes_left_out_are_idle_same_training_with_them(data, monkeypatch):
+    """A program optimised by all of Grappler's default passes trains as one
+    optimised without those skreg leaves out (re-measure the passes if a new
+    TensorFlow makes this fail). Here they train to the same bits; the
+    tolerance is for CPUs where a left-out pass might fuse ops and round
+    differently."""
     import contextlib
 
     from skreg._engine import trainer
@@ -222,8 +224,10 @@ def test_the_passes_left_out_are_idle_same_bits_with_them(data, monkeypatch):
         assert training_cache_info()["misses"] == 1  # on the program
     clear_training_cache()
     for lean, full in zip(_weights(fits[0]), _weights(fits[1])):
-        np.testing.assert_array_equal(lean, full)
-    assert fits[0].history_ == fits[1].history_
+        np.testing.assert_allclose(lean, full, rtol=1e-5, atol=1e-6)
+    assert fits[0].history_.keys() == fits[1].history_.keys()
+    for name, values in fits[0].history_.items():
+        np.testing.assert_allclose(values, fits[1].history_[name], rtol=1e-5, atol=1e-6)
 
 
 def test_results_are_the_same_from_a_fresh_and_a_reused_program(data):
