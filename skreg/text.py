@@ -13,15 +13,25 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["MultiHotVectorizer"]
 
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
-
-
-def _strip_html_and_lower(text):
-    return _HTML_TAG.sub(" ", text).lower()
+# A tag: "<", optional white space and "/", a letter, anything up to ">".
+# Written so that no match attempt backtracks over the same white space twice
+# (r"<\s*/?\s*" tried every split of a run of spaces: quadratic in it).
+_HTML_TAG = re.compile(r"<(?:\s*/)?\s*[a-zA-Z][^>]*>")
 
 
 def _strip_html(text):
-    return _HTML_TAG.sub(" ", text)
+    """``text`` with its HTML tags replaced by spaces, in linear time.
+
+    No tag can start after the text's last ">": the pattern only runs up to
+    it. Otherwise each unclosed "<a" scans to the end of the text before
+    failing, quadratic in a hostile document (1 MB of "<a " took minutes).
+    """
+    end = text.rfind(">") + 1
+    return _HTML_TAG.sub(" ", text[:end]) + text[end:]
+
+
+def _strip_html_and_lower(text):
+    return _strip_html(text).lower()
 
 
 def _lower_tokens(tokens):

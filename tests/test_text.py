@@ -1,14 +1,20 @@
 """MultiHotVectorizer."""
 
+import contextlib
 import pickle
+import re
+import signal
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import check_get_params_invariance
 
 from skreg import MultiHotVectorizer
+from skreg.text import _strip_html
 
 DOCS = [
     "A great film.<br /><br />Great acting, GREAT story!",
@@ -156,3 +162,50 @@ def test_word_indices_beyond_int64_are_dropped_and_non_integers_refused():
     assert X.toarray().tolist() == [[0, 1, 0], [0, 0, 1]]
     with pytest.raises(TypeError, match="Document 0 mixes word indices"):
         vectorizer.fit([[1, 2.5]])
+
+
+# The tag pattern as it was written before it was made linear-time: the
+# definition of what stripping removes.
+_PLAIN_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+
+
+@given(st.text(alphabet="<>/ \nab1", max_size=60))
+def test_html_stripping_removes_what_the_plain_tag_pattern_removes(text):
+    assert _strip_html(text) == _PLAIN_TAG.sub(" ", text)
+
+
+@contextlib.contextmanager
+def _fails_if_it_hangs(seconds):
+    """A guard against a hang, not a timing: the regular-expression engine
+    checks for signals, so the alarm's exception stops a runaway match."""
+
+    def hang(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(
+    "hostile, words",
+    [
+        # 1 MB of unclosed tags (249 s with the plain pattern): no tag, no word.
+        ("<a " * 350_000, []),
+        # White space after "<" (quadratic in the plain pattern too): no tag.
+        ("<" + " " * 1_000_000 + "1>", []),
+        # One ">" at the very end closes the first tag: all but the ends goes.
+        ("good <a " * 100_000 + "> film", ["film", "good"]),
+    ],
+    ids=["unclosed-tags", "spaces-after-lt", "closed-at-the-end"],
+)
+def test_hostile_markup_is_cleaned_in_linear_time(hostile, words):
+    # Linear: about 0.05 s each; the plain pattern took minutes to hours.
+    with _fails_if_it_hangs(60):
+        vec = MultiHotVectorizer().fit([hostile, "a good film"])
+        X = vec.transform([hostile])
+    assert sorted(vec.inverse_transform(X)[0]) == words
