@@ -1,8 +1,9 @@
 """The Large Movie Review Dataset (IMDB), read from the official archive."""
 
+import contextlib
 import hashlib
+import json
 import os
-import pickle
 import re
 import sys
 import tarfile
@@ -22,7 +23,12 @@ IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_ARCHIVE = "aclImdb_v1.tar.gz"
 _IMDB_FOLDER = "aclImdb"
 _REVIEW_PATH = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-_CACHE_VERSION = 1
+# The parsed reviews' cache: arrays only (UTF-8 text, offsets, ratings), read
+# with allow_pickle=False, so that a cache file can hold no code and reads the
+# same under every numpy. Version 1 was a pickle, never read again.
+_CACHE_NAME = "imdb_parsed.npz"
+_CACHE_VERSION = 2
+_RATINGS = (1, 2, 3, 4, 7, 8, 9, 10)
 # Keras shuffles its copy of IMDB with this seed; the fixed order mixes the
 # classes so that the first n reviews are a fair sample.
 _ORDER_SEED = 113
@@ -90,20 +96,35 @@ def _progress(done, total):
 
 
 def _download(data_home):
-    """Fetch the official archive into data_home, checking its SHA-256."""
-    data_home.mkdir(parents=True, exist_ok=True)
-    target = data_home / IMDB_ARCHIVE
+    """Fetch the official archive into data_home, checking its SHA-256.
+
+    The folders on the way to data_home are made once the server answers,
+    and removed again if the download fails: a failed download leaves nothing.
+    """
+    made = [folder for folder in (data_home, *data_home.parents) if not folder.exists()]
+    try:
+        with urllib.request.urlopen(IMDB_URL, timeout=60) as response:
+            data_home.mkdir(parents=True, exist_ok=True)
+            return _save_checked(response, data_home / IMDB_ARCHIVE)
+    except BaseException:
+        for folder in made:  # deepest first; only folders left empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _save_checked(response, target):
+    """The response's body saved at ``target`` if its SHA-256 is the archive's."""
     digest = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=data_home, suffix=".part", delete=False) as part:
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as part:
         try:
-            with urllib.request.urlopen(IMDB_URL, timeout=60) as response:
-                total = int(response.headers.get("Content-Length") or 0)
-                done = 0
-                while chunk := response.read(1 << 20):
-                    part.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    _progress(done, total)
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                part.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                _progress(done, total)
             sys.stderr.write("\n")
             part.close()
             if digest.hexdigest() != IMDB_SHA256:
@@ -165,30 +186,78 @@ def _parse(source):
 
 
 def _source_signature(source):
+    """What identifies the parsed source (its path, size and time), as text."""
     stat = source.stat()
-    return (str(source.resolve()), stat.st_size, int(stat.st_mtime), _CACHE_VERSION)
+    return json.dumps([str(source.resolve()), stat.st_size, int(stat.st_mtime), _CACHE_VERSION])
+
+
+def _cache_arrays(signature, reviews):
+    """The parsed reviews as plain arrays, for np.savez."""
+    arrays = {"signature": np.array(signature)}
+    for subset, (texts, ratings) in reviews.items():
+        encoded = [text.encode("utf-8") for text in texts]
+        # Where each review's bytes end: each is decoded on its own, as most
+        # are ASCII (one text of all would be wider, and slow to slice).
+        arrays[f"{subset}_ends"] = np.cumsum([len(b) for b in encoded], dtype=np.int64)
+        arrays[f"{subset}_text"] = np.frombuffer(b"".join(encoded), np.uint8)
+        arrays[f"{subset}_ratings"] = np.asarray(ratings, np.int64)
+    return arrays
+
+
+def _reviews_from_arrays(arrays):
+    """{"train": (texts, ratings), "test": ...} from the cache's arrays;
+    ValueError where they are not what :func:`_cache_arrays` writes."""
+    reviews = {}
+    for subset in ("train", "test"):
+        text = arrays[f"{subset}_text"]
+        ends, ratings = arrays[f"{subset}_ends"], arrays[f"{subset}_ratings"]
+        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+        if not (text.dtype == np.uint8 and ends.dtype == ratings.dtype == np.int64
+                and ends.ndim == ratings.ndim == text.ndim == 1
+                and len(ends) == len(ratings) > 0 and ends[-1] == len(text)
+                and np.all(ends >= starts) and np.isin(ratings, _RATINGS).all()):  # fmt: skip
+            raise ValueError(f"the cache's {subset} arrays do not fit together")
+        data = memoryview(text)
+        reviews[subset] = ([str(data[a:b], "utf-8") for a, b in zip(starts.tolist(),
+                                                                    ends.tolist())], ratings)
+    return reviews
+
+
+def _read_cache(cache, signature):
+    """The cached reviews of the source with ``signature``, or None: a
+    cache that is missing, of another source or unreadable is a miss."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as arrays:
+            if str(arrays["signature"]) != signature:
+                return None
+            return _reviews_from_arrays(arrays)
+    # Whatever the file holds (it may have been written by anyone who can
+    # write the folder), failing to read it only means parsing again.
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _load_parsed(source, data_home):
     """The parsed reviews, from the cache when it matches the source."""
-    cache = _cache_folder(data_home) / "imdb_parsed.pkl"
+    cache = _cache_folder(data_home) / _CACHE_NAME
     signature = _source_signature(source)
-    if cache.is_file():
-        try:
-            with open(cache, "rb") as f:
-                cached = pickle.load(f)
-            if cached.get("signature") == signature:
-                return cached["reviews"]
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError):
-            pass  # unreadable cache: parse again and overwrite it
+    reviews = _read_cache(cache, signature)
+    if reviews is not None:
+        return reviews
     reviews = _parse(source)
+    part = None
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".part", delete=False) as f:
-            pickle.dump({"signature": signature, "reviews": reviews}, f, protocol=5)
-        os.replace(f.name, cache)
-    except OSError:
-        pass  # no writable cache: the next load parses again
+            part = f.name
+            np.savez(f, **_cache_arrays(signature, reviews))
+        os.replace(part, cache)
+    except OSError:  # no writable cache (or a full disk): the next load parses again
+        if part is not None:
+            with contextlib.suppress(OSError):
+                os.remove(part)
     return reviews
 
 

@@ -3,6 +3,8 @@
 import hashlib
 import http.server
 import io
+import os
+import pickle
 import tarfile
 import threading
 
@@ -62,7 +64,7 @@ def test_second_load_comes_from_the_cache_outside_a_read_only_home(
     home.chmod(0o555)
     try:
         first = load_imdb("test", data_home=home)
-        cache = tmp_path_factory.getbasetemp() / "cache" / "skreg" / "imdb_parsed.pkl"
+        cache = tmp_path_factory.getbasetemp() / "cache" / "skreg" / "imdb_parsed.npz"
         assert cache.is_file()
         # Prove the second load reads the cache: parsing is now impossible.
         monkeypatch.setattr(datasets, "_parse", lambda source: pytest.fail("parsed again"))
@@ -78,7 +80,7 @@ def test_tiny_archive_and_extracted_folder(tmp_path):
     X, y = load_imdb("train", data_home=tmp_path, return_X_y=True)
     assert sorted(X) == sorted(["Loved it.<br />Great.", "Hated it.", "Quite good."])
     assert sorted(y) == [0, 1, 1]
-    assert (tmp_path / "imdb_parsed.pkl").is_file()  # writable home: cache beside the data
+    assert (tmp_path / "imdb_parsed.npz").is_file()  # writable home: cache beside the data
     rating = load_imdb("test", target="rating", data_home=tmp_path)
     assert sorted(rating.target) == [4, 10]
 
@@ -107,6 +109,10 @@ def test_missing_data_offline_says_where_and_how(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="download from http://127.0.0.1:9.* failed"):
         load_imdb(data_home=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no partial download left behind
+    # A data_home that does not exist is not created for a download that fails.
+    with pytest.raises(OSError, match="download from http://127.0.0.1:9.* failed"):
+        load_imdb(data_home=tmp_path / "not" / "there")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupt_or_truncated_archive(tmp_path):
@@ -116,7 +122,7 @@ def test_corrupt_or_truncated_archive(tmp_path):
     (home / "aclImdb_v1.tar.gz").write_bytes(good[: len(good) // 2])
     with pytest.raises(OSError, match="corrupt or truncated"):
         load_imdb(data_home=home)
-    assert not list(home.glob("*.pkl")) and not list(home.glob("*.part"))
+    assert not list(home.glob("imdb_parsed*")) and not list(home.glob("*.part"))
     (home / "aclImdb_v1.tar.gz").write_bytes(b"not a gzip file at all")
     with pytest.raises(OSError, match="corrupt or truncated"):
         load_imdb(data_home=home)
@@ -160,9 +166,86 @@ def test_download_checks_the_checksum(tmp_path, monkeypatch, archive_server, cap
     home = tmp_path / "home"
     with pytest.raises(OSError, match="SHA-256"):
         load_imdb(data_home=home)
-    assert list(home.iterdir()) == []  # the damaged download was removed
+    assert not home.exists()  # the damaged download and the folder made for it removed
 
     monkeypatch.setattr(datasets, "IMDB_SHA256", hashlib.sha256(payload).hexdigest())
     assert len(load_imdb("train", data_home=home).data) == 3
     assert (home / "aclImdb_v1.tar.gz").read_bytes() == payload
     assert "Downloading IMDB" in capsys.readouterr().err
+
+
+class _Planted:
+    """A pickle that, when loaded, writes a file: what an attacker who can
+    write the data folder would leave there."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_the_data_folder_runs_no_code(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    _make_archive(home / "aclImdb_v1.tar.gz", TINY)
+    marker = tmp_path / "code_ran"
+    planted = pickle.dumps({"signature": None, "reviews": _Planted(marker)})
+    # The old cache's name, and the new one's holding a pickle.
+    (home / "imdb_parsed.pkl").write_bytes(planted)
+    (home / "imdb_parsed.npz").write_bytes(planted)
+    assert len(load_imdb("train", data_home=home).data) == 3
+    assert not marker.exists()
+    # An .npz whose array is of objects (a pickle inside) is refused as well.
+    with open(home / "imdb_parsed.npz", "wb") as f:
+        np.savez(f, signature=np.array([_Planted(marker)], dtype=object))
+    assert len(load_imdb("train", data_home=home).data) == 3
+    assert not marker.exists()
+
+
+def test_the_cache_is_plain_arrays_checked_against_the_source(tmp_path, monkeypatch):
+    _make_archive(tmp_path / "aclImdb_v1.tar.gz", TINY)
+    texts, ratings = load_imdb("all", target="rating", data_home=tmp_path, return_X_y=True)
+    with np.load(tmp_path / "imdb_parsed.npz", allow_pickle=False) as arrays:
+        assert {a.dtype.kind for a in arrays.values()} <= {"u", "i", "U"}
+        saved = arrays["train_text"].tobytes() + arrays["test_text"].tobytes()
+    assert saved.decode("utf-8") == "".join(texts)
+    parsed = []
+    parse = datasets._parse
+
+    def counted_parse(source):
+        parsed.append(source)
+        return parse(source)
+
+    monkeypatch.setattr(datasets, "_parse", counted_parse)
+    assert load_imdb("all", target="rating", data_home=tmp_path, return_X_y=True)[0] == texts
+    assert parsed == []  # from the cache
+    # A changed source (its time) is a miss; so is a damaged cache.
+    stat = (tmp_path / "aclImdb_v1.tar.gz").stat()
+    os.utime(tmp_path / "aclImdb_v1.tar.gz", (stat.st_atime, stat.st_mtime + 10))
+    load_imdb(data_home=tmp_path)
+    assert len(parsed) == 1
+    cache = tmp_path / "imdb_parsed.npz"
+    with np.load(cache) as arrays:
+        damaged = {**arrays, "train_ends": arrays["train_ends"][:-1]}
+    with open(cache, "wb") as f:
+        np.savez(f, **damaged)
+    assert load_imdb("all", target="rating", data_home=tmp_path, return_X_y=True)[0] == texts
+    assert len(parsed) == 2
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated
+    assert load_imdb("all", target="rating", data_home=tmp_path, return_X_y=True)[0] == texts
+    assert len(parsed) == 3
+
+
+@pytest.mark.imdb
+@pytest.mark.skipif(not os.environ.get("SKREG_CACHE_FROM_OTHER_ENV"),
+                    reason="needs a cache written by another environment (.ci/run sets it)")
+def test_a_cache_written_by_the_other_environment_is_read(imdb_home, monkeypatch):
+    """.ci/run has the other environment (newest or oldest versions) load the
+    archive with its cache in SKREG_CACHE_FROM_OTHER_ENV; this one reads it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", os.environ["SKREG_CACHE_FROM_OTHER_ENV"])
+    if datasets._cache_folder(imdb_home) == imdb_home:
+        pytest.skip("the data folder is writable: the cache is beside the archive")
+    monkeypatch.setattr(datasets, "_parse", lambda source: pytest.fail("parsed again"))
+    reviews = load_imdb("test", data_home=imdb_home)
+    assert len(reviews.data) == 25_000 and reviews.target.sum() == 12_500
