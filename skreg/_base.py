@@ -26,7 +26,7 @@ from ._engine.model import NotOnProgram, plan_model
 from ._epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
 from .network import build_mlp, check_augmentation
 
-__all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP"]
+__all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP", "checked_sample_weight"]
 
 PREDICT_BATCH_SIZE = 4096
 
@@ -127,8 +127,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         self.verbose = verbose
         # Stored as given: unknown names are reported by fit, which suggests
         # the closest valid one (scikit-learn's __init__ never validates).
-        for key, value in routed_params.items():
-            setattr(self, key, value)
+        self._store_extra_params(routed_params)
 
     # -- the steps of a fit ------------------------------------------------------
 
@@ -218,6 +217,8 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             y_numeric=not isinstance(self, ClassifierMixin),
             reset=reset,
         )
+        if sp.issparse(y):  # a label indicator matrix (MultiLabelBinarizer's sparse_output)
+            y = y.toarray()
         return (_as_canonical_csr(X) if sp.issparse(X) else X), y
 
     def _resolved_batch_size(self, n_samples):
@@ -266,6 +267,11 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             raise ValueError("early_stopping needs at least 2 samples to hold some out.")
         y = self._encode_y(y, first_call=first_call, classes=classes)
         sample_weight = self._sample_weight(y, sample_weight, X)
+        if sample_weight is not None and not sample_weight.any():
+            raise ValueError(
+                "Every sample's weight is 0 (sample_weight times class_weight): the loss "
+                "is 0 whatever the weights, and nothing would be learned."
+            )
 
         seeds = fit_seeds(self.random_state)
         if validation_data is not None:
@@ -393,8 +399,9 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         )
 
     def _sample_weight(self, y, sample_weight, X):
+        """The weights of the rows in the loss, or None (all alike)."""
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = checked_sample_weight(sample_weight, X)
         return sample_weight
 
     def _split_validation(self, X, y, sample_weight, seed):
@@ -467,6 +474,12 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not np.isfinite((logs or {}).get("loss", 0.0)):
             self.model.stop_training = True
+
+
+def checked_sample_weight(sample_weight, X):
+    """``sample_weight`` as float32 [n_samples], refusing negative weights
+    (a negative weight turns the loss into a gain to maximise)."""
+    return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
 
 def _as_canonical_csr(X):

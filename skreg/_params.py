@@ -86,10 +86,23 @@ class RoutedParamsMixin:
         named = self._get_param_names()
         super().set_params(**{key: value for key, value in params.items() if key in named})
         # Like __init__: other keywords are stored, and fit reports unknown ones.
-        for key, value in params.items():
-            if key not in named:
-                setattr(self, key, value)
+        self._store_extra_params({key: value for key, value in params.items()
+                                  if key not in named})  # fmt: skip
         return self
+
+    def _store_extra_params(self, params):
+        """Store the keywords beyond the named parameters (the routed ones),
+        which fit checks. A name starting or ending with "_" is refused at
+        once: stored, it would pass for a private or fitted attribute, hidden
+        from get_params and so from fit's check (l2_=0.5 trained with l2=0)."""
+        for key, value in params.items():
+            if key.startswith("_") or key.endswith("_"):
+                raise ValueError(
+                    f"Unknown parameter {key!r} of {type(self).__name__}: names that start "
+                    "or end with '_' are not parameters (a trailing '_' marks what fit "
+                    f"sets).{did_you_mean(key.strip('_'), self._get_param_names())}"
+                )
+            setattr(self, key, value)
 
     def _routed_params(self, route):
         prefix = route + "__"

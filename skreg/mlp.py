@@ -213,6 +213,12 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             return sample_weight
         class_weight = self.class_weight
         if isinstance(class_weight, dict) and not self._multilabel:
+            unknown = [label for label in class_weight if label not in set(self.classes_)]
+            if unknown:  # as scikit-learn's compute_class_weight
+                raise ValueError(
+                    f"class_weight has weights for {unknown!r}, which are not classes of "
+                    f"y; the classes are {self.classes_.tolist()!r}."
+                )
             # Keys are original labels; y is already encoded to 0..k-1.
             class_weight = {
                 code: class_weight.get(label, 1.0) for code, label in enumerate(self.classes_)

@@ -25,9 +25,9 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, clone, i
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BaseRegularizedMLP
+from ._base import BaseRegularizedMLP, checked_sample_weight
 from ._docs import search_doc
 from ._params import did_you_mean
 from ._engine import TowerStructure
@@ -165,7 +165,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             y = column_or_1d(y)  # a column vector, as the classifier takes it (it warned)
         self._set_target_attributes(template)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+            sample_weight = checked_sample_weight(sample_weight, X)
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
         self.n_splits_ = len(splits)
 

@@ -390,6 +390,63 @@ def test_bad_data_gets_clear_errors(binary_data):
         clf.fit(X, y, validation_data=X)
 
 
+@pytest.mark.parametrize("name", ["l2_", "_l2", "model_"])
+def test_names_that_pass_for_attributes_are_refused_at_once(binary_data, name):
+    # Stored, l2_=0.5 was hidden from get_params (a fitted attribute's name),
+    # so fit never checked it and trained with l2=0.
+    with pytest.raises(ValueError, match=f"Unknown parameter '{name}'"):
+        RegularizedMLPClassifier(**{name: 0.5})
+    clf = RegularizedMLPClassifier(epochs=1)
+    with pytest.raises(ValueError, match=f"Unknown parameter '{name}'"):
+        clf.set_params(**{name: 0.5})
+    assert name not in vars(clf)
+    X, y = binary_data
+    search = GridSearchCV(clf, {name: [0.0, 0.5]}, cv=2, error_score="raise")
+    with pytest.raises(ValueError, match=f"Unknown parameter '{name}'"):
+        search.fit(X, y)
+
+
+def test_class_weight_for_labels_that_are_not_classes_is_refused(binary_data):
+    X, y = binary_data
+    labels = np.where(y == 1, "pos", "neg")
+    clf = RegularizedMLPClassifier(epochs=1, class_weight={0: 10.0})
+    with pytest.raises(ValueError, match=r"class_weight has weights for \[0\].*'neg', 'pos'"):
+        clf.fit(X, labels)
+    assert not hasattr(clf, "model_")
+    clf.set_params(class_weight={"pos": 10.0}).fit(X, labels)  # a known label is fine
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ({"sample_weight": -1.0}, "Negative values in data passed to `sample_weight`"),
+        ({"class_weight": {0: 0.0, 1: 0.0}}, "Every sample's weight is 0"),
+        # scikit-learn >= 1.7 refuses these first, in its own words.
+        ({"sample_weight": 0.0}, "Every sample's weight is 0|at least one non-zero"),
+    ],
+)
+def test_negative_or_all_zero_weights_are_refused(binary_data, weights, match):
+    X, y = binary_data
+    clf = RegularizedMLPClassifier(epochs=1, class_weight=weights.get("class_weight"))
+    sample_weight = weights.get("sample_weight")
+    if sample_weight is not None:
+        sample_weight = np.full(len(y), sample_weight)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y, sample_weight=sample_weight)
+    assert not hasattr(clf, "model_")
+
+
+def test_sparse_multilabel_targets_fit_as_dense_ones():
+    X, Y = make_multilabel_classification(n_samples=120, n_classes=4, random_state=0)
+    common = dict(epochs=3, random_state=0)
+    dense = RegularizedMLPClassifier(**common).fit(X, Y)
+    Y_sparse = sp.csr_matrix(Y)
+    sparse = RegularizedMLPClassifier(**common).fit(X, Y_sparse)
+    np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    assert sp.issparse(Y_sparse) and (Y_sparse != sp.csr_matrix(Y)).nnz == 0  # not mutated
+
+
 # -- training faults: divergence and interruption -----------------------------------
 
 
