@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ._base import BaseRegularizedMLP, checked_sample_weight
 from ._docs import search_doc
 from ._params import did_you_mean
+from ._rollback import rolled_back_on_failure
 from ._engine import TowerStructure
 from ._schedule import halving_rungs, single_rung, survivors
 from ._search_results import RungRows, search_results
@@ -136,7 +137,6 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Score every candidate on every fold, then refit the best on all the data.
 
@@ -154,6 +154,16 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         -------
         self
         """
+        # All or nothing, as the plain estimators' fits: a search that fails
+        # or is interrupted (in the search or the refit) leaves every fitted
+        # attribute as it was, from an earlier fit or none.
+        with rolled_back_on_failure(self, keep_weights=False):
+            return self._fit_search(X, y, sample_weight)
+
+    # Inside the rollback, so that callbacks are torn down before a failed
+    # search restores the estimator.
+    @with_callbacks
+    def _fit_search(self, X, y, sample_weight):
         self._check_fit_params()
         base = self._base_estimator()
         _check_network_params(base.hidden_layer_sizes, base.l1, base.l2, base.dropout)

@@ -367,3 +367,58 @@ def test_input_dropout_shared_by_the_candidates_stays_on_the_towers(cancer, monk
     monkeypatch.setattr(_search_runs.OneFitAtATime, "start", counted)
     varied.fit(X, y)
     assert fit_by_fit == [1]
+
+
+# -- all or nothing: a search that fails or is interrupted changes nothing ------------
+
+
+def _fitted_attributes(search):
+    """What a fitted search holds, in a comparable form."""
+    import pickle
+
+    return {name: pickle.dumps(value) for name, value in vars(search).items()
+            if name.endswith("_") and name != "best_estimator_"}  # fmt: skip
+
+
+def test_a_failed_search_leaves_the_earlier_fit(cancer):
+    X, y = cancer
+    X5 = X[:, :5]
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3]}, cv=3, epochs=2,
+                                        random_state=0).fit(X5, y)  # fmt: skip
+    before, best, expected = _fitted_attributes(search), search.best_estimator_, search.predict(X5)
+    # Bad data: one class, and 7 features where the first fit had 5.
+    with pytest.raises(ValueError, match="one class"):
+        search.fit(X[:, :7], np.zeros_like(y))
+    assert _fitted_attributes(search) == before and search.best_estimator_ is best
+    assert search.n_features_in_ == 5
+    # A grid whose refit diverges: the error's "left as it was" holds for the search.
+    with pytest.raises(ValueError, match="left as it was"):
+        search.set_params(param_grid={"learning_rate": [1e6]}, optimizer="sgd").fit(X5 * 1e6, y)
+    assert _fitted_attributes(search) == before and search.best_estimator_ is best
+    np.testing.assert_array_equal(search.predict(X5), expected)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-fit", "later-fit"])
+def test_an_interrupted_search_leaves_the_estimator_as_it_was(cancer, monkeypatch, first):
+    from skreg._engine import trainer as trainer_module
+
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3]}, cv=3, epochs=3,
+                                        random_state=0)  # fmt: skip
+    if not first:
+        search.fit(X[:, :5], y)
+    before = _fitted_attributes(search)
+    calls, train = [], trainer_module.TowerTrainer.train
+
+    def interrupted_at_the_second_call(self, epochs):
+        calls.append(epochs)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, as it reaches Python between calls
+        return train(self, epochs)
+
+    monkeypatch.setattr(trainer_module.TowerTrainer, "train", interrupted_at_the_second_call)
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    assert _fitted_attributes(search) == before
+    if first:
+        assert not [name for name in vars(search) if name.endswith("_")]
