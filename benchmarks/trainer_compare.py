@@ -29,6 +29,12 @@ Cases (each a fresh process, timed after its imports):
   on the ratings as numbers (another program, traced anew). The short
   searches keep the machine's drift, which grows with a search's length,
   from hiding the one-time cost.
+- ``interrupt``: Ctrl-C (SIGINT to the process, from a timer) 3 s into a
+  silent fit and a silent CV search of 64-64 networks on 20,000 x 50
+  (make_classification; the fit: 400 epochs, the search: 3 l2 x 3 folds,
+  100 epochs): seconds from the signal to the KeyboardInterrupt; and the
+  same fit uninterrupted at 20 epochs (after a warm-up fit), for what
+  calls of about half a second cost.
 - ``study``: ``skreg study`` on IMDB (the book's 20 epochs of 512, scored on
   the 25,000 test reviews after each epoch) with its per-epoch progress
   lines, its files and figures, for the variants other than ``bigger``
@@ -40,8 +46,10 @@ import contextlib
 import io
 import json
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -51,7 +59,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-CASES = ("tiny", "imdb_fit", "progress", "cv_cancer", "cv_imdb", "first_imdb8", "study")
+CASES = ("tiny", "imdb_fit", "progress", "cv_cancer", "cv_imdb", "first_imdb8", "interrupt",
+         "study")
 STUDY_VARIANTS = ("original", "smaller", "l2", "l1", "l1_l2", "dropout", "batch_norm",
                   "token_dropout")  # fmt: skip
 
@@ -78,6 +87,49 @@ def _timed(function):
     return time.perf_counter() - start
 
 
+def _ctrl_c_latency(fit, after):
+    """Seconds from a SIGINT sent ``after`` seconds into ``fit()`` to its
+    KeyboardInterrupt (NaN if the fit ended first)."""
+    sent = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(after, interrupt)
+    timer.start()
+    try:
+        fit()
+    except KeyboardInterrupt:
+        return time.perf_counter() - sent[0]
+    finally:
+        timer.cancel()
+    return float("nan")
+
+
+def _interrupt_case():
+    from sklearn.datasets import make_classification
+
+    from skreg import RegularizedMLPClassifier, RegularizedMLPClassifierCV
+
+    X, y = make_classification(n_samples=20_000, n_features=50, n_informative=20,
+                               random_state=0)  # fmt: skip
+    X = X.astype(np.float32)
+    common = dict(hidden_layer_sizes=(64, 64), random_state=0)
+    out = {}
+    RegularizedMLPClassifier(epochs=1, **common).fit(X, y)  # warm-up: the trace
+    out["64-64 fit on 20,000 x 50, 20 epochs, uninterrupted (s)"] = statistics.median(
+        _timed(lambda: RegularizedMLPClassifier(epochs=20, **common).fit(X, y))
+        for _ in range(3))
+    out["Ctrl-C 3 s into a 400-epoch 64-64 fit: seconds to stop"] = _ctrl_c_latency(
+        lambda: RegularizedMLPClassifier(epochs=400, **common).fit(X, y), after=3.0)
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-4, 1e-3]}, cv=3, epochs=100,
+                                        **common)  # fmt: skip
+    out["Ctrl-C 3 s into a 64-64 CV search: seconds to stop"] = _ctrl_c_latency(
+        lambda: search.fit(X, y), after=3.0)
+    return out
+
+
 def worker(case):
     """One process's numbers for ``case`` (dict of seconds)."""
     from sklearn.model_selection import GridSearchCV
@@ -85,6 +137,8 @@ def worker(case):
     from skreg import RegularizedMLPClassifier, RegularizedMLPClassifierCV
 
     out = {}
+    if case == "interrupt":
+        return _interrupt_case()
     if case == "tiny":
         rng = np.random.RandomState(0)
         X = rng.rand(300, 20).astype(np.float32)

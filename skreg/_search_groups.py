@@ -2,7 +2,7 @@
 by side, rung after rung.
 
 A group trains in this process (its :class:`TowerTrainer` kept between
-rungs, an epoch or a few per call when someone watches) or, where joblib
+rungs, each call of about half a second scored as it ends) or, where joblib
 runs tasks elsewhere (``n_jobs``, a Dask cluster), as one task per group
 and rung: :func:`train_group` rebuilds the trainer from the group's
 picklable description and its state, trains the rung and sends back the
@@ -14,8 +14,7 @@ import time
 
 import numpy as np
 
-from ._engine import TowerState, TowerStructure, TowerTrainer, tower_data
-from ._engine.fit import epochs_per_call_of
+from ._engine import TowerEpochs, TowerState, TowerStructure, TowerTrainer, tower_data
 from ._tensorflow import tf
 
 __all__ = ["FoldData", "Group", "train_group"]
@@ -73,14 +72,16 @@ class GroupSpec:
 
 def train_group(spec, X, state, until):
     """A joblib task: the group of ``spec`` trained from ``state`` (None:
-    the start) until ``until`` epochs in one call, in whichever process
-    runs it; its :class:`TowerEpochs` and the seconds it took."""
+    the start) until ``until`` epochs, in whichever process runs it; its
+    :class:`TowerEpochs` (of all the epochs) and the seconds it took."""
     start = time.perf_counter()
     data = tower_data(X, spec.data_batch_size, binary=spec.structure["binary"])
     trainer = spec.trainer(data, state)
+    calls = []
     with training_errors_reported():
-        trained = trainer.train(until - trainer.state.epoch)
-    return trained, time.perf_counter() - start
+        while trainer.state.epoch < until:
+            calls.append(trainer.train(until - trainer.state.epoch))
+    return TowerEpochs.joined(calls), time.perf_counter() - start
 
 
 @contextlib.contextmanager
@@ -155,26 +156,24 @@ class Group:
             self.task = None
 
     def train(self, data, until):
-        """Train in this process until the towers have trained ``until`` epochs."""
+        """Train in this process until the towers have trained ``until``
+        epochs, in calls of about half a second, each scored and reported
+        as it ends; or until the search is told to stop (by the thread that
+        Ctrl-C reached, when two groups train at once)."""
         search, results = self.search, self.search.results
         start = time.perf_counter()
         if self.trainer is None:
             self.trainer = self.spec().trainer(data)
-        # Silent: the rung in one call. Watched (verbose or scikit-learn's
-        # callbacks): calls of an epoch or a few, scored and reported as each
-        # ends (see _Progress).
+        # Watched (verbose or scikit-learn's callbacks), the first epoch is
+        # reported alone, as soon as it ends.
         watched = search.progress is not None or search.tasks is not None
-        epochs_per_call = 1 if watched else until
         scoring = self._scoring_seconds()
-        while self.trainer.state.epoch < until:
+        while self.trainer.state.epoch < until and not search.stopping.is_set():
             first_epoch = self.trainer.state.epoch
-            call_start = time.perf_counter()
             with training_errors_reported():
-                trained = self.trainer.train(min(epochs_per_call, until - first_epoch))
-            call_seconds = time.perf_counter() - call_start
+                trained = self.trainer.train(1 if watched and first_epoch == 0
+                                             else until - first_epoch)  # fmt: skip
             self.record(trained, first_epoch)
-            if watched:
-                epochs_per_call = epochs_per_call_of(len(trained.losses), call_seconds)
         # Scoring between calls is timed apart (score_times): training is the rest.
         training = time.perf_counter() - start - (self._scoring_seconds() - scoring)
         results.fit_times[self.candidates, self.fold_data.fold] += training / len(self.candidates)

@@ -5,6 +5,7 @@ fit at a time with the base estimator for what the towers do not cover."""
 import concurrent.futures
 import copy
 import math
+import threading
 import time
 import warnings
 
@@ -34,6 +35,8 @@ class TowerSearch:
         # The seeds and the start of a plain fit with the search's random_state
         # (a batch-order and a dropout seed, the weights in the towers' layout).
         self.seeds, self.start_weights = seeds, start_weights
+        # Set when the search is to stop (Ctrl-C) while groups train in threads.
+        self.stopping = threading.Event()
 
     @classmethod
     def plan(cls, search, base, template, X, candidates):
@@ -145,7 +148,15 @@ class TowerSearch:
                 group.trained_elsewhere(trained, seconds)
         elif self._two_at_a_time():
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
-                list(pool.map(lambda group: group.train(self.data, epochs), self.groups))
+                running = [pool.submit(group.train, self.data, epochs) for group in self.groups]
+                try:
+                    for future in running:
+                        future.result()
+                except BaseException:
+                    # Ctrl-C reaches this thread only: the groups training in
+                    # the pool stop as their call ends, the others never start.
+                    self.stopping.set()
+                    raise
         else:
             for group in self.groups:
                 group.train(self.data, epochs)
@@ -185,10 +196,10 @@ class TowerSearch:
 
 class _Progress:
     """verbose=1: a line after each call of the tower program: each epoch,
-    or every few epochs where epochs are fast (a call then trains about
-    :data:`~skreg._engine.fit.SECONDS_PER_CALL`), since each call and its scoring cost a few
-    milliseconds (measured: one-epoch calls made a 0.3 s breast_cancer
-    search 1.4x slower)."""
+    or every few epochs where epochs are fast (a call trains about
+    :data:`~skreg._engine.trainer.SECONDS_PER_CALL`), since each call and
+    its scoring cost a few milliseconds (measured: one-epoch calls made a
+    0.3 s breast_cancer search 1.4x slower)."""
 
     def __init__(self, name, candidates, results, n_groups):
         self.name, self.candidates, self.results = name, candidates, results

@@ -34,18 +34,25 @@ def _strip_html_and_lower(text):
     return _strip_html(text).lower()
 
 
+def _not_a_token(token):
+    raise TypeError(
+        f"A token list holds {type(token).__name__} {token!r:.40}; tokens must be strings."
+    )
+
+
 def _lower_tokens(tokens):
-    return [token.lower() for token in tokens]
+    return [token.lower() if isinstance(token, str) else _not_a_token(token) for token in tokens]
 
 
 def _tokens_as_given(tokens):
-    return list(tokens)
+    return [token if isinstance(token, str) else _not_a_token(token) for token in tokens]
 
 
 def _input_kind(documents):
     """'text', 'tokens' or 'indices', from the documents; a clear error otherwise."""
-    kind = None
+    kind, any_sequence = None, False
     for position, doc in enumerate(documents):
+        any_sequence |= not isinstance(doc, str)
         if isinstance(doc, str):
             doc_kind = "text"
         elif isinstance(doc, (bytes, bytearray)):
@@ -79,7 +86,8 @@ def _input_kind(documents):
                 f"Document {position} is {doc_kind} but earlier documents are {kind}; "
                 "all documents must be of one kind."
             )
-    return kind or "text"
+    # Only empty documents: empty token lists are no text.
+    return kind or ("tokens" if any_sequence else "text")
 
 
 def _word_indices(doc, position, width):

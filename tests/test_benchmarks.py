@@ -9,8 +9,24 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
+def _scikeras_runs_here():
+    """scikeras 0.13 cannot run on scikit-learn 1.6 (its __sklearn_tags__
+    calls one its bases lack there; it runs from 1.7 on): a peer's fault,
+    not skreg's, which supports 1.6."""
+    from scikeras.wrappers import KerasClassifier
+    from sklearn.utils import get_tags
+
+    try:
+        get_tags(KerasClassifier(model=None))
+    except AttributeError:
+        return False
+    return True
+
+
 def test_benchmark_quick_mode_runs_every_contender(tmp_path):
     pytest.importorskip("scikeras")
+    if not _scikeras_runs_here():
+        pytest.skip("scikeras cannot run on this scikit-learn (1.6): no peer to compare with")
     out = tmp_path / "BENCH.md"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--output", str(out)],

@@ -596,6 +596,58 @@ def test_interrupting_a_later_fit_restores_the_earlier_state(binary_data, how):
     np.testing.assert_array_equal(clf.predict_proba(X), expected)
 
 
+_INTERRUPTED_FITS = """
+from sklearn.datasets import make_classification
+from skreg import RegularizedMLPClassifier, RegularizedMLPClassifierCV
+
+X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
+for kind in ("fit", "search"):
+    for verbose in (0, 1):
+        # 100,000 epochs: many minutes, unless Ctrl-C stops them.
+        common = dict(hidden_layer_sizes=(32,), epochs=100_000, batch_size=32,
+                      verbose=verbose, random_state=0)
+        estimator = (RegularizedMLPClassifier(**common) if kind == "fit" else
+                     RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-3]}, cv=2, **common))
+        print("fitting", flush=True)
+        try:
+            estimator.fit(X, y)
+        except KeyboardInterrupt:
+            fitted = [k for k in vars(estimator) if k.endswith("_")]
+            print(f"interrupted {kind} at verbose={verbose}, fitted: {fitted}", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_long_fit_or_search_at_any_verbosity():
+    """A real SIGINT during fits of many minutes: the program's calls end
+    about every half second, so Python raises KeyboardInterrupt soon, and
+    the estimator is left unfitted (the 120 s bound is a guard against the
+    old whole-fit call, not a timing)."""
+    import signal
+    import threading
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_FITS], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    # A fit that ignores the signal would block the reads below: the guard ends it.
+    guard = threading.Timer(120, child.kill)
+    guard.start()
+    reports = []
+    try:
+        for _ in range(4):
+            while (line := child.stdout.readline()) and line.strip() != "fitting":
+                if line.startswith("interrupted"):
+                    reports.append(line.strip())
+            time.sleep(1.5)  # into the training
+            child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        guard.cancel()
+        child.kill()
+    reports += [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert reports == [f"interrupted {kind} at verbose={verbose}, fitted: []"
+                       for kind in ("fit", "search") for verbose in (0, 1)], err[-2000:]  # fmt: skip
+
+
 # -- quality against scikit-learn's MLPs ---------------------------------------------
 
 

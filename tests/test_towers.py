@@ -99,7 +99,7 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
             structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member,
             member, [(everything, k, k + 1) for k in range(n_towers)],
             TowerState.start(structure, weights), numbers, batch_size=X.shape[0], seeds=(1, 2),
-        ).train(EPOCHS)  # fmt: skip
+        ).train(EPOCHS, seconds=None)  # fmt: skip
     finally:
         if fused_update:
             engine_updates.FUSED_UPDATE_MIN_SIZE = threshold
@@ -272,9 +272,9 @@ def _resumable_setup(data):
 def test_training_goes_on_where_a_call_stopped(data):
     """Five epochs in calls of 2, 2 and 1 equal five epochs in one call."""
     setup = _resumable_setup(data)
-    whole = TowerTrainer(**setup).train(5)
+    whole = TowerTrainer(**setup).train(5, seconds=None)
     trainer = TowerTrainer(**setup)
-    chunks = [trainer.train(n) for n in (2, 2, 1)]
+    chunks = [trainer.train(n, seconds=None) for n in (2, 2, 1)]
     assert [len(chunk.losses) for chunk in chunks] == [2, 2, 1]
     assert (trainer.state.epoch, trainer.state.iteration) == (5, 5 * 4)
     np.testing.assert_allclose(np.concatenate([c.losses for c in chunks]), whole.losses,
@@ -289,20 +289,37 @@ def test_training_goes_on_where_a_call_stopped(data):
                                    atol=1e-6)  # fmt: skip
 
 
+def test_a_call_ends_after_the_first_epoch_past_its_time():
+    """With no time at all, each call trains one epoch (never none), and
+    five such calls learn what one call of five epochs learns: a call's
+    time only decides where Python gets control back (Ctrl-C, progress)."""
+    setup = _resumable_setup("multi-hot")
+    whole = TowerTrainer(**setup).train(5, seconds=None)
+    trainer = TowerTrainer(**setup)
+    chunks = [trainer.train(5 - epoch, seconds=0) for epoch in range(5)]
+    assert [len(chunk.losses) for chunk in chunks] == [1] * 5
+    assert trainer.state.epoch == 5
+    np.testing.assert_allclose(np.concatenate([c.losses for c in chunks]), whole.losses,
+                               rtol=1e-5)  # fmt: skip
+    for after_chunks, after_whole in zip(trainer.state.weights, whole.state.weights):
+        np.testing.assert_allclose(after_chunks.numpy(), after_whole.numpy(), rtol=1e-4,
+                                   atol=1e-6)  # fmt: skip
+
+
 @pytest.mark.parametrize("data", ["dense", "multi-hot"])
 def test_towers_taken_out_train_on_as_beside_the_others(data):
     """Towers 1 and 3 taken out after two epochs and trained three more
     learn what they learn in five epochs beside all four: pruning the
     others changes nothing for them (dropout masks included)."""
     setup = _resumable_setup(data)
-    whole = TowerTrainer(**setup).train(5)
+    whole = TowerTrainer(**setup).train(5, seconds=None)
     trainer = TowerTrainer(**setup)
-    trainer.train(2)
+    trainer.train(2, seconds=None)
     kept = [1, 3]
     trainer.select(kept)  # what successive halving does between rungs
     assert trainer.n_towers == 2 and trainer.state.epoch == 2
     assert trainer.numbers["l1"] == [1e-3, 1e-4] and trainer.numbers["key"] == [1, 3]
-    rest = trainer.train(3)
+    rest = trainer.train(3, seconds=None)
     assert len(rest.outputs) == 2  # each kept tower's own evaluation block
     np.testing.assert_allclose(rest.losses, whole.losses[2:, kept], rtol=1e-4)
     for position, k in enumerate(kept):
@@ -353,7 +370,7 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
         structure, tower_data(X, 32, binary=structure.binary), y_encoded, member, member,
         [(test, 0, 2)], TowerState.start(structure, weights), numbers, batch_size=32,
         seeds=(1, 2), train_rows=train,
-    ).train(EPOCHS)  # fmt: skip
+    ).train(EPOCHS, seconds=None)  # fmt: skip
     for k, (model, plan) in enumerate(zip(models, plans)):
         history = fit_model(
             plan, X[train], y_encoded[train], None, None, epochs=EPOCHS, batch_size=32,

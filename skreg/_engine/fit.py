@@ -14,8 +14,7 @@ from .model import ModelPlan
 from .structure import tower_data
 from .trainer import TowerState, TowerTrainer, held_out_data, ready_program
 
-__all__ = ["EpochHooks", "SECONDS_PER_CALL", "epochs_per_call_of", "fit_model", "fit_side_by_side",
-           "program_group"]
+__all__ = ["EpochHooks", "fit_model", "fit_side_by_side", "program_group"]
 
 
 def _like(X, X_val):
@@ -60,17 +59,6 @@ class _EarlyStopping:
         return self.wait >= self.patience and epoch > 0
 
 
-# Seconds of training per call when Python reports progress between calls:
-# often enough to watch, rarely enough that the calls cost little.
-SECONDS_PER_CALL = 0.5
-
-
-def epochs_per_call_of(epochs, seconds):
-    """Epochs for the next call of about SECONDS_PER_CALL, from the last
-    call's ``epochs`` and ``seconds``."""
-    return max(1, int(SECONDS_PER_CALL * epochs / max(seconds, 1e-6)))
-
-
 class EpochHooks:
     """What runs in Python around a fit's epochs (progress lines, Keras
     callbacks); this one does nothing, and the fit is then one call."""
@@ -78,8 +66,8 @@ class EpochHooks:
     #: Whether the hooks need each epoch's weights in the model, and Python
     #: before and after every epoch (Keras callbacks): an epoch per call.
     per_epoch = False
-    #: Whether the hooks report each epoch's logs (progress lines): calls of
-    #: about SECONDS_PER_CALL, their epochs reported as each call ends.
+    #: Whether the hooks report each epoch's logs (progress lines): the
+    #: epochs of each call (about SECONDS_PER_CALL) reported as it ends.
     reports = False
 
     @property
@@ -167,7 +155,7 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         val_loss, val_accuracy). With hooks per epoch the model holds each
         epoch's weights when they run, and what they change in it (weights,
         learning rate) is trained on. Without them (and without early
-        stopping) the fit is one call.
+        stopping) the fit is calls of about SECONDS_PER_CALL each.
     prepared : PreparedData or None
         The data as the program takes it, if already made for ``X``.
     """
@@ -176,8 +164,9 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
     trainer = _trainer_of(structure, plan.state(), plan.numbers, X, y, sample_weight, validation,
                           batch_size=batch_size, seeds=seeds, prepared=prepared)  # fmt: skip
     stopping = _EarlyStopping(patience) if early_stopping and validation is not None else None
-    # One call for the whole fit, unless Python acts after each epoch.
-    epochs_per_call = 1 if (stopping or hooks.per_epoch or hooks.reports) else epochs
+    # Every epoch left, in calls of about SECONDS_PER_CALL (the program's
+    # own clock), unless Python acts after each epoch.
+    epochs_per_call = 1 if (stopping or hooks.per_epoch) else epochs
     history, stop, logs = {}, False, {}
     hooks.train_begin(plan)
     while trainer.state.epoch < epochs and not stop:
@@ -189,11 +178,11 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
             if hooks.sees_model:
                 trainer.state = plan.state(epoch=first)
         call_start = time.perf_counter()
-        trained = trainer.train(min(epochs_per_call, epochs - first))
+        # Progress lines report the first epoch alone, as soon as it ends.
+        trained = trainer.train(1 if hooks.reports and first == 0
+                                else min(epochs_per_call, epochs - first))  # fmt: skip
         call_seconds = time.perf_counter() - call_start
         n_trained = len(trained.losses)
-        if hooks.reports and not (stopping or hooks.per_epoch):
-            epochs_per_call = epochs_per_call_of(n_trained, call_seconds)
         y_val = None if validation is None else validation[1]
         for i, logs in enumerate(_epoch_logs(structure, trained, 0, y_val)):
             _append(history, logs)
@@ -249,7 +238,7 @@ def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, repo
     report : callable or None
         Called as ``report(position, epoch, logs)`` after each epoch of each
         model (epochs from 0, in order, every model's epoch before the
-        next); with it the calls train about SECONDS_PER_CALL each.
+        next), as each call (about SECONDS_PER_CALL) ends.
     """
     if len({program_group(plan) for plan in plans}) != 1:
         raise ValueError("The models do not share one program: they cannot train side by side.")
@@ -264,14 +253,9 @@ def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, repo
                           seeds=seeds)  # fmt: skip
     y_val = None if validation is None else validation[1]
     histories = [{} for _ in plans]
-    epochs_per_call = epochs if report is None else 1
     while trainer.state.epoch < epochs:
         first = trainer.state.epoch
-        call_start = time.perf_counter()
-        trained = trainer.train(min(epochs_per_call, epochs - first))
-        if report is not None:
-            epochs_per_call = epochs_per_call_of(len(trained.losses),
-                                                 time.perf_counter() - call_start)  # fmt: skip
+        trained = trainer.train(epochs - first)
         logs = [_epoch_logs(structure, trained, k, y_val) for k in range(len(plans))]
         for i in range(len(trained.losses)):
             for k, history in enumerate(histories):

@@ -150,7 +150,7 @@ def _signature(structure, n_weights):
     # non-zeros: see SparseHeldOut), the state (weights, optimizer slots shaped as
     # the trainable weights, counters: epochs and steps trained), numbers,
     # the rows batches are cut from, and the settings: epochs to train, batch
-    # size, shuffle seed, dropout seed
+    # size, shuffle seed, dropout seed, milliseconds after which no epoch starts
     slots = [weights[p] for p in trainable_positions(structure)
              for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
     # The held-out rows index a matrix of their own: a fit's validation
@@ -162,7 +162,7 @@ def _signature(structure, n_weights):
     else:
         evaluation += (matrix,)
     return (data, matrix, matrix, matrix, evaluation, weights, slots,
-            tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([4], tf.int64))  # fmt: skip
+            tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([5], tf.int64))  # fmt: skip
 
 
 def make_program(structure):
@@ -172,8 +172,13 @@ def make_program(structure):
 
     def program(data, y, row_weight, member, evaluation, weights, slots, counters, numbers,
                 train_rows, settings):  # fmt: skip
-        epochs, batch_size, shuffle_seed, dropout_seed = (settings[i] for i in range(4))
+        epochs, batch_size, shuffle_seed, dropout_seed, milliseconds = (settings[i]
+                                                                        for i in range(5))
         first_epoch, end_epoch = counters[0], counters[0] + epochs
+        # The call ends after the first epoch that ends past its time, so
+        # that Python (Ctrl-C, progress, the caller's loop) gets control back
+        # often; the counters say how many epochs it trained.
+        deadline = tf.timestamp() + tf.cast(milliseconds, tf.float64) / 1000.0
         n_rows = tf.shape(y, out_type=tf.int64)[0]
         n_towers = tf.shape(numbers["l2"])[0]
         # The batches are cut from train_rows (a fold's training rows); the
@@ -371,8 +376,14 @@ def make_program(structure):
             return (epoch + 1, iteration, weights, slots, logs,
                     outputs.write(at, evaluate(weights)))  # fmt: skip
 
+        def more_epochs(epoch, *_):
+            return tf.logical_and(
+                epoch < end_epoch,
+                tf.logical_or(epoch == first_epoch, tf.timestamp() < deadline),
+            )
+
         epoch, iteration, weights, slots, logs, outputs = tf.while_loop(
-            lambda epoch, *_: epoch < end_epoch, epoch_body,
+            more_epochs, epoch_body,
             (first_epoch, counters[1], weights, slots,
              {name: tf.TensorArray(tf.float32, size=0, dynamic_size=True)
               for name in ("loss", "accuracy", "penalty")},

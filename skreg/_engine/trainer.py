@@ -13,11 +13,16 @@ from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program
 from .structure import initial_weights, optimizer_slots, tower_data, trainable_positions
 
-__all__ = ["TowerEpochs", "TowerState", "TowerTrainer", "held_out_data", "label_tensor",
-           "ready_program"]
+__all__ = ["SECONDS_PER_CALL", "TowerEpochs", "TowerState", "TowerTrainer", "held_out_data",
+           "label_tensor", "ready_program"]
 
 # The run-time numbers that are one per tower (the others are the group's).
 PER_TOWER_NUMBERS = ("l1", "l2", "dropout", "learning_rate", "key")
+
+# Seconds after which a call starts no more epochs: Python gets control back
+# about this often (Ctrl-C, progress lines, scores), and the calls are long
+# enough that their own cost (a few ms each) is small beside the training.
+SECONDS_PER_CALL = 0.5
 
 
 def label_tensor(y):
@@ -119,6 +124,14 @@ class TowerEpochs:
         self.outputs = outputs
         self.accuracies = accuracies
         self.penalties = penalties
+
+    @classmethod
+    def joined(cls, calls):
+        """The epochs of several calls, one after the other, as one."""
+        return cls(calls[-1].state, np.concatenate([c.losses for c in calls]),
+                   [np.concatenate(block) for block in zip(*(c.outputs for c in calls))],
+                   accuracies=np.concatenate([c.accuracies for c in calls]),
+                   penalties=np.concatenate([c.penalties for c in calls]))  # fmt: skip
 
 
 def held_out_data(X):
@@ -237,8 +250,11 @@ class TowerTrainer:
         self.state = self.state.select(towers)
         return self
 
-    def train(self, epochs):
-        """Train ``epochs`` more epochs in one call; their :class:`TowerEpochs`."""
+    def train(self, epochs, *, seconds=SECONDS_PER_CALL):
+        """Train up to ``epochs`` more epochs in one call, which ends after
+        the first epoch that ends past ``seconds`` (None: no limit); the
+        :class:`TowerEpochs` of the epochs it trained (one at least).
+        Callers loop until done."""
         if self._program is None:
             structure = self._structure
             if not self._first_run:
@@ -252,9 +268,11 @@ class TowerTrainer:
                 tf.constant([self.state.epoch, self.state.iteration], tf.int64),
                 {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
                  for name, values in self.numbers.items()},
-                self._train_rows, tf.constant([epochs, *self._settings], tf.int64),
+                self._train_rows,
+                tf.constant([epochs, *self._settings, _milliseconds(seconds)], tf.int64),
             )  # fmt: skip
         epoch, iteration = (int(n) for n in counters.numpy())
+        epochs = epoch - self.state.epoch
         self.state = TowerState(weights, slots, epoch=epoch, iteration=iteration)
         n_outputs = int(weights[-1].shape[-1])
         outputs = outputs.numpy()
@@ -267,6 +285,11 @@ class TowerTrainer:
         return TowerEpochs(self.state, logs["loss"].numpy(), by_block,
                            accuracies=logs["accuracy"].numpy(),
                            penalties=logs["penalty"].numpy())  # fmt: skip
+
+
+def _milliseconds(seconds):
+    """A call's time in whole milliseconds; None: a year, for no limit."""
+    return int(1000 * (365 * 24 * 3600 if seconds is None else seconds))
 
 
 def ready_program(structure):
