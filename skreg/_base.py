@@ -325,7 +325,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                 )  # fmt: skip
             if seeds[0] is None:  # random_state=None: numpy's global generator
                 seeds = global_seeds()
-            callbacks = self._routed_params("fit").get("callbacks") or []
+            callbacks = keras_callbacks(self._routed_params("fit").get("callbacks"))
             hooks = ChainedHooks(
                 KerasEpochHooks(callbacks, verbose=self.verbose, epochs=epochs,
                                 steps=n_batches(X.shape[0], batch_size)),
@@ -363,7 +363,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             else make_dataset(*validation, batch_size=PREDICT_BATCH_SIZE)
         )
         fit_options = self._routed_params("fit")
-        callbacks = [_StopOnNonFiniteLoss(), *(fit_options.pop("callbacks", None) or [])]
+        callbacks = [_StopOnNonFiniteLoss(), *keras_callbacks(fit_options.pop("callbacks", None))]
         if task is not None and task.per_epoch:
             callbacks.append(HooksAsKerasCallback(task))
         if self.early_stopping:
@@ -474,6 +474,24 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not np.isfinite((logs or {}).get("loss", 0.0)):
             self.model.stop_training = True
+
+
+def keras_callbacks(callbacks):
+    """``fit__callbacks`` as a list: as Keras' fit, one callback or a list
+    (None: none); a TypeError naming anything else."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, keras.callbacks.Callback):
+        return [callbacks]
+    if isinstance(callbacks, (list, tuple)):
+        for callback in callbacks:
+            if not isinstance(callback, keras.callbacks.Callback):
+                raise TypeError(f"fit__callbacks holds {type(callback).__name__} "
+                                f"{callback!r:.60}; it takes keras.callbacks.Callback "
+                                "objects.")  # fmt: skip
+        return list(callbacks)
+    raise TypeError(f"fit__callbacks takes a keras.callbacks.Callback or a list of them; got "
+                    f"{type(callbacks).__name__}.")  # fmt: skip
 
 
 def checked_sample_weight(sample_weight, X):

@@ -4,6 +4,7 @@ import argparse
 import csv
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__
@@ -73,14 +74,60 @@ class _Progress:
             print(text, file=self.stream, flush=True)
 
 
+def _output_folder(path):
+    """The output folder, made and checked writable before any training
+    (which can take minutes whose results would then be lost)."""
+    output = Path(path)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write to the output folder {path}: "
+                      f"{error.strerror or error}") from None  # fmt: skip
+    return output
+
+
+def _at_least(minimum):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"takes an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _one_line(error):
+    """An error message on one line: a message of several (scikit-learn's
+    "All the fits failed" with its tracebacks) as its first line and the
+    error its last line names."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(error).__name__
+    return f"{lines[0].rstrip('.')}: {lines[-1]}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, as the command's other errors."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _study(args):
     from .plotting import save_study_figures
-    from .study import VARIANT_LABELS, run_study
+    from .study import VARIANT_LABELS, check_variants, run_study
 
-    output = Path(args.output)
+    variants = check_variants(args.variants.split(",") if args.variants else None)
+    output = _output_folder(args.output)
     progress = _Progress(args.quiet)
-    variants = args.variants.split(",") if args.variants else None
-    progress.say(f"skreg study on {args.dataset}: training {len(variants or VARIANT_LABELS)} "
+    progress.say(f"skreg study on {args.dataset}: training {len(variants)} "
                  f"variants{' (quick mode)' if args.quick else ''}")  # fmt: skip
     result = run_study(
         args.dataset,
@@ -93,7 +140,6 @@ def _study(args):
         data_home=args.data_home,
         progress=progress,
     )
-    output.mkdir(parents=True, exist_ok=True)
     _write_csv(output / "results.csv", result.table)
     settings = result.settings
     table = _markdown_table(result.table, _STUDY_COLUMNS)
@@ -159,6 +205,7 @@ def _parse_grid(items):
 def _search(args):
     from .study import run_search
 
+    output = None if args.output is None else _output_folder(args.output)
     progress = _Progress(args.quiet)
     grid = _parse_grid(args.param)
     sampled = args.n_iter is not None or any(not isinstance(v, list)
@@ -173,7 +220,7 @@ def _search(args):
         args.dataset,
         param_grid=None if sampled else grid,
         param_distributions=grid if sampled else None,
-        n_iter=args.n_iter or 10,
+        n_iter=10 if args.n_iter is None else args.n_iter,
         factor=args.factor,
         cv=args.cv,
         epochs=args.epochs,
@@ -197,9 +244,7 @@ def _search(args):
         f"best mean CV accuracy: {result.best_cv_score:.4f}\n"
         f"held-out accuracy of the refitted best pipeline: {result.test_score:.4f}"
     )
-    if args.output:
-        output = Path(args.output)
-        output.mkdir(parents=True, exist_ok=True)
+    if output is not None:
         _write_csv(output / "search.csv", result.table)
         (output / "search.md").write_text(f"# Penalty search: {args.dataset}\n\n{table}\n\n"
                                           + summary.replace("\n", "  \n") + "\n")  # fmt: skip
@@ -216,13 +261,13 @@ def _search(args):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skreg",
         description="Regularized neural networks in scikit-learn: the overfitting study "
         "of the Keras book (chapter 4.4) and the penalty search.",
     )
     parser.add_argument("--version", action="version", version=f"skreg {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sub):
         sub.add_argument("--dataset", choices=["imdb", "digits"], default="imdb",
@@ -230,7 +275,7 @@ def _parser():
                               "scikit-learn's bundled digits (offline)")  # fmt: skip
         sub.add_argument("--data-home", help="folder holding aclImdb_v1.tar.gz "
                                              "(default: SKREG_DATA_HOME, else ~/skreg_data)")  # fmt: skip
-        sub.add_argument("--epochs", type=int, help="epochs of each fit")
+        sub.add_argument("--epochs", type=_at_least(1), help="epochs of each fit")
         sub.add_argument("--random-state", type=int, default=0)
         sub.add_argument("--quick", action="store_true",
                          help="a subset of the data and fewer epochs (about a minute)")  # fmt: skip
@@ -241,7 +286,7 @@ def _parser():
     common(study)
     study.add_argument("--variants", help="comma-separated, from: original, smaller, bigger, "
                                           "l2, l1, l1_l2, dropout, batch_norm, token_dropout (default: all)")  # fmt: skip
-    study.add_argument("--batch-size", type=int)
+    study.add_argument("--batch-size", type=_at_least(1))
     study.add_argument("--validation", choices=["test", "holdout"], default="test",
                        help="validate on the test set (the book) or on held-out training data")  # fmt: skip
     study.add_argument("--output", default="study_results", help="folder for tables and figures")
@@ -254,13 +299,13 @@ def _parser():
                         help="a classifier parameter and its values, or a distribution to "
                              "sample (NAME=loguniform:1e-6:1e-1, NAME=uniform:0:0.6), "
                              "repeatable (default: l2=0,1e-4,1e-3,1e-2 and dropout=0,0.5)")  # fmt: skip
-    search.add_argument("--n-iter", type=int, help="sample this many candidates from the "
+    search.add_argument("--n-iter", type=_at_least(1), help="sample this many candidates from the "
                                                     "--param values and distributions "
                                                     "(default 10 when a --param is a distribution)")  # fmt: skip
-    search.add_argument("--factor", type=int, help="successive halving: keep the best 1/FACTOR "
+    search.add_argument("--factor", type=_at_least(2), help="successive halving: keep the best 1/FACTOR "
                                                     "of the candidates after each rung, which "
                                                     "go on training (--method cv)")  # fmt: skip
-    search.add_argument("--cv", type=int, default=3, help="stratified folds")
+    search.add_argument("--cv", type=_at_least(2), default=3, help="stratified folds")
     search.add_argument("--method", choices=["cv", "grid"], default="cv",
                         help="cv: RegularizedMLPClassifierCV, every fit at once on features "
                              "made once (default); grid: GridSearchCV over the Pipeline, "
@@ -273,14 +318,20 @@ def _parser():
 
 def main(argv=None):
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (said on one line)
+        return done.code
     try:
         return args.run(args)
-    except (OSError, ValueError) as error:
+    except KeyboardInterrupt:
+        print(f"skreg {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
         hint = ""
         if getattr(args, "dataset", None) == "imdb" and isinstance(error, OSError):
-            hint = "\nOr run the same command with --dataset digits, which needs no download."
-        print(f"skreg {args.command}: error: {error}{hint}", file=sys.stderr)
+            hint = " (or run the same command with --dataset digits, which needs no download)"
+        print(f"skreg {args.command}: error: {_one_line(error)}{hint}", file=sys.stderr)
         return 2
 
 

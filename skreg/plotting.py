@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["plot_learning_curves", "plot_search", "save_study_figures"]
 
 _METRIC_LABELS = {
@@ -35,6 +37,18 @@ def _history_of(curve):
     )
 
 
+def _named_trainings(curves):
+    """``curves`` as a dict of trainings by name; one training alone (a
+    history dict, whose values are per-epoch lists, a History or an
+    estimator) under its own name."""
+    if not isinstance(curves, dict):
+        _history_of(curves)  # a TypeError naming what it is, if it is no training
+        return {type(curves).__name__: curves}
+    if curves and all(isinstance(v, (list, tuple, np.ndarray)) for v in curves.values()):
+        return {"history": curves}
+    return curves
+
+
 def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=None,
                          ax=None, title=None):  # fmt: skip
     """Plot one per-epoch metric of several trainings on one axes.
@@ -42,7 +56,8 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
     Parameters
     ----------
     curves : dict of str to (dict, keras History or fitted estimator)
-        The trainings to compare, by name.
+        The trainings to compare, by name; or one training alone (a history
+        dict, a Keras History or a fitted estimator).
     metric : str, default="val_loss"
         Key of the histories to plot (``loss``, ``val_loss``, ``accuracy``...).
     reference : str, default=None
@@ -58,6 +73,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
     -------
     ax : matplotlib Axes
     """
+    curves = _named_trainings(curves)
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
@@ -106,8 +122,6 @@ def plot_search(search, *, metric="score", ax=None, title=None):
     -------
     ax : matplotlib Axes
     """
-    import numpy as np
-
     if metric not in ("score", "loss"):
         raise ValueError(f"metric must be 'score' or 'loss'; got {metric!r}.")
     curves = getattr(search, f"test_{metric}_curves_", None)

@@ -134,6 +134,16 @@ def _study_row(name, clf, seconds):
     }
 
 
+def check_variants(variants):
+    """The variants' names as a list (None: all of them); ValueError naming
+    the unknown ones."""
+    variants = list(VARIANTS) if variants is None else list(variants)
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        raise ValueError(f"Unknown variants {unknown}; choose from {list(VARIANTS)}.")
+    return variants
+
+
 def run_study(
     dataset="imdb",
     *,
@@ -186,13 +196,12 @@ def run_study(
     from ._side_by_side import fit_side_by_side
     from .mlp import RegularizedMLPClassifier
 
-    variants = list(VARIANTS) if variants is None else list(variants)
-    unknown = [name for name in variants if name not in VARIANTS]
-    if unknown:
-        raise ValueError(f"Unknown variants {unknown}; choose from {list(VARIANTS)}.")
+    variants = check_variants(variants)
     defaults = DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["imdb"])
-    epochs = epochs or (_QUICK["epochs"] if quick else defaults["epochs"])
-    batch_size = batch_size or defaults["batch_size"]
+    if epochs is None:
+        epochs = _QUICK["epochs"] if quick else defaults["epochs"]
+    if batch_size is None:
+        batch_size = defaults["batch_size"]
     data = load_study_data(dataset, validation=validation, quick=quick, data_home=data_home,
                            random_state=random_state)  # fmt: skip
 
@@ -289,8 +298,10 @@ def run_search(
         param_grid = {"l2": [0.0, 1e-3], "dropout": [0.0, 0.5]}
     defaults = DATASET_DEFAULTS.get(dataset, DATASET_DEFAULTS["imdb"])
     # Fewer epochs than the study: unpenalized networks peak by epoch 3-4.
-    epochs = epochs or (3 if quick else 6)
-    batch_size = batch_size or defaults["batch_size"]
+    if epochs is None:
+        epochs = 3 if quick else 6
+    if batch_size is None:
+        batch_size = defaults["batch_size"]
     classifier = RegularizedMLPClassifier(
         **BASE_NETWORK, epochs=epochs, batch_size=batch_size, random_state=random_state
     )

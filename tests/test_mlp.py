@@ -436,6 +436,16 @@ def test_negative_or_all_zero_weights_are_refused(binary_data, weights, match):
     assert not hasattr(clf, "model_")
 
 
+def test_one_keras_callback_needs_no_list(binary_data):
+    X, y = binary_data
+    seen = []
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    RegularizedMLPClassifier(epochs=3, random_state=0, fit__callbacks=callback).fit(X, y)
+    assert seen == [0, 1, 2]  # as Keras' fit takes it
+    with pytest.raises(TypeError, match="fit__callbacks holds str 'early'"):
+        RegularizedMLPClassifier(epochs=1, fit__callbacks=["early"]).fit(X, y)
+
+
 def test_sparse_multilabel_targets_fit_as_dense_ones():
     X, Y = make_multilabel_classification(n_samples=120, n_classes=4, random_state=0)
     common = dict(epochs=3, random_state=0)

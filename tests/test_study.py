@@ -66,8 +66,11 @@ def test_plot_learning_curves_from_histories_and_estimators(tmp_path):
     assert ax.get_ylabel() == "validation loss"
     with pytest.raises(ValueError, match="has no 'val_loss'"):
         plot_learning_curves({"a": {"loss": [1.0]}})
-    with pytest.raises(TypeError, match="history dict"):
+    # A dict of per-epoch lists is one history (here without val_loss).
+    with pytest.raises(ValueError, match=r"has no 'val_loss'; it has \['a'\]"):
         plot_learning_curves({"a": [1.0, 2.0]})
+    with pytest.raises(TypeError, match="history dict"):
+        plot_learning_curves({"a": 1.0})
 
 
 def test_study_figures_are_written(tmp_path):
@@ -238,3 +241,67 @@ def test_command_search_quick_on_imdb(imdb_home, tmp_path):
     assert main(["search", "--quick", "--data-home", str(imdb_home), "--param", "l2=0,0.001",
                  "--cv", "2", "--output", str(tmp_path), "--quiet"]) == 0  # fmt: skip
     assert "best parameters" in (tmp_path / "search.md").read_text()
+
+
+# -- the command's checks: before any training, one line, a non-zero exit ------------
+
+
+def _one_line_error(capsys):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["study", "--epochs", "0"], "--epochs: takes an integer >= 1, got '0'"),
+        (["study", "--batch-size", "-5"], "--batch-size: takes an integer >= 1"),
+        (["search", "--n-iter", "0"], "--n-iter: takes an integer >= 1, got '0'"),
+        (["search", "--cv", "1"], "--cv: takes an integer >= 2"),
+        (["search", "--factor", "1"], "--factor: takes an integer >= 2"),
+        (["search", "--epochs", "two"], "--epochs: takes an integer >= 1, got 'two'"),
+        (["study", "--output", "/proc/skreg-study"], "cannot write to the output folder"),
+        (["search", "--output", "/proc/skreg-search"], "cannot write to the output folder"),
+    ],
+)
+def test_command_checks_its_numbers_and_output_before_training(argv, words, capsys,
+                                                                 monkeypatch):  # fmt: skip
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the arguments were checked")
+
+    monkeypatch.setattr("skreg.study.run_study", no_training)
+    monkeypatch.setattr("skreg.study.run_search", no_training)
+    assert main([*argv, "--dataset", "digits"]) == 2
+    assert words in _one_line_error(capsys)
+
+
+def test_command_reports_a_grid_whose_fits_all_fail_in_one_line(capsys):
+    code = main(["search", "--dataset", "digits", "--method", "grid", "--cv", "2",
+                 "--epochs", "1", "--param", "hidden_layer_sizes=[0]", "--quiet"])  # fmt: skip
+    assert code == 2
+    line = _one_line_error(capsys)
+    assert "fits failed" in line and "positive integers" in line
+
+
+def test_command_makes_no_data_folder_for_a_failed_download(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("skreg.datasets.IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")
+    home = tmp_path / "not" / "there"
+    assert main(["study", "--quick", "--data-home", str(home), "--output",
+                 str(tmp_path / "out")]) == 2  # fmt: skip
+    assert "No IMDB data found" in _one_line_error(capsys)
+    assert not (tmp_path / "not").exists()
+
+
+def test_plot_learning_curves_takes_one_training_alone():
+    pytest.importorskip("matplotlib")
+    from skreg import RegularizedMLPClassifier
+
+    X, y = np.random.RandomState(0).rand(40, 3), np.arange(40) % 2
+    clf = RegularizedMLPClassifier(epochs=2, random_state=0).fit(X, y)
+    ax = plot_learning_curves(clf, metric="loss")
+    assert [line.get_label() for line in ax.get_lines()] == ["RegularizedMLPClassifier"]
+    ax = plot_learning_curves(clf.history_, metric="loss")
+    assert [line.get_label() for line in ax.get_lines()] == ["history"]
+    with pytest.raises(TypeError, match="history dict.*got int"):
+        plot_learning_curves(3)

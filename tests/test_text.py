@@ -209,3 +209,13 @@ def test_hostile_markup_is_cleaned_in_linear_time(hostile, words):
         vec = MultiHotVectorizer().fit([hostile, "a good film"])
         X = vec.transform([hostile])
     assert sorted(vec.inverse_transform(X)[0]) == words
+
+
+def test_token_lists_with_other_items_or_no_tokens_get_clear_errors():
+    with pytest.raises(TypeError, match="A token list holds NoneType None; tokens must be"):
+        MultiHotVectorizer().fit([["good", None], ["bad"]])
+    with pytest.raises(TypeError, match="holds int 3"):
+        MultiHotVectorizer(lowercase=False).fit([["good", 3]])
+    # Only empty lists: token lists without tokens (not text), no vocabulary.
+    with pytest.raises(ValueError, match="No words found"):
+        MultiHotVectorizer().fit([[], []])
