@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 export SKREG_DATA_HOME ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA),$(HOME)/skreg_data)
 
-.PHONY: study test bench clean docs
+.PHONY: study test test-oldest bench clean docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,26 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The same suite on the oldest versions pyproject.toml declares (Python 3.10
+# where the machine has it; the libraries pinned by .ci/oldest.txt).
+OLDEST_VENV := .venv-oldest
+OLDEST_PYTHON ?= $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10 \
+	/usr/bin/python3.10 /usr/local/bin/python3.10)),$(PYTHON))
+
+$(OLDEST_VENV)/bin/.installed: pyproject.toml .ci/oldest.txt
+	$(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/pip install --quiet -c .ci/oldest.txt -e ".[test,plot]"
+	touch $@
+
+test-oldest: $(OLDEST_VENV)/bin/.installed
+	$(OLDEST_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) study_results .pytest_cache
+	rm -rf $(VENV) $(OLDEST_VENV) study_results .pytest_cache
 
 # The documentation site: HTML in docs/_build/html, offline, warnings as errors.
 $(BIN)/.docs-installed: $(BIN)/.installed

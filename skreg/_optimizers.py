@@ -12,6 +12,10 @@ clipping, weight decay, EMA, config) and only swap that inner update; the
 results equal Keras' up to float rounding (tested).
 """
 
+import functools
+
+import numpy as np
+
 from ._tensorflow import keras, tf
 
 __all__ = ["fused_optimizer_class"]
@@ -96,6 +100,20 @@ class FusedAdam(keras.optimizers.Adam):
 _FUSED = {keras.optimizers.RMSprop: FusedRMSprop, keras.optimizers.Adam: FusedAdam}
 
 
+@functools.lru_cache(maxsize=None)
+def _keeps_slots_as_expected(optimizer_class):
+    """Whether a built ``optimizer_class`` keeps its slots where the fused
+    update reads them: private attributes of Keras 3.5 to 3.15. A release
+    that moves them trains with Keras' own update (the same results)."""
+    probe = optimizer_class(name="skreg_probe")
+    probe.build([keras.Variable(np.zeros(1, np.float32), name="skreg_probe")])
+    return all(hasattr(probe, name) for name in ("_get_variable_index", "_velocities",
+                                                 "_momentums"))  # fmt: skip
+
+
 def fused_optimizer_class(optimizer_class):
     """The fused twin of Keras' own RMSprop/Adam; any other class as it is."""
-    return _FUSED.get(optimizer_class, optimizer_class)
+    fused = _FUSED.get(optimizer_class)
+    if fused is None or not _keeps_slots_as_expected(optimizer_class):
+        return optimizer_class
+    return fused

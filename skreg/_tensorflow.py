@@ -74,9 +74,14 @@ else:
         tf.constant(0)
 
 import keras  # noqa: E402
-from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2  # noqa: E402
-from tensorflow.python.eager import context as _eager_context  # noqa: E402
-from tensorflow.python.framework import ops as _framework_ops  # noqa: E402
+# TensorFlow's private modules, for the two speed-ups below; a release that
+# moves them leaves those out (the same results, a little slower).
+try:
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context as _eager_context
+    from tensorflow.python.framework import ops as _framework_ops
+except ImportError:  # pragma: no cover - a TensorFlow whose internals moved
+    config_pb2 = rewriter_config_pb2 = _eager_context = _framework_ops = None
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -154,7 +159,7 @@ def program_graph_options():
     TensorFlow's function-call options of this thread only, put back after
     the block, so that nothing else the process runs sees them.
     """
-    context = _eager_context.context()
+    context = None if _eager_context is None else _eager_context.context()
     thread_state = getattr(context, "_thread_local_data", None)
     if thread_state is None or not hasattr(thread_state, "function_call_options"):
         yield  # a TensorFlow whose internals moved: its default passes

@@ -392,7 +392,7 @@ def test_a_failed_search_leaves_the_earlier_fit(cancer):
     assert _fitted_attributes(search) == before and search.best_estimator_ is best
     assert search.n_features_in_ == 5
     # A grid whose refit diverges: the error's "left as it was" holds for the search.
-    with pytest.raises(ValueError, match="left as it was"):
+    with pytest.raises(ValueError, match="left as it was"), pytest.warns(FitFailedWarning):
         search.set_params(param_grid={"learning_rate": [1e6]}, optimizer="sgd").fit(X5 * 1e6, y)
     assert _fitted_attributes(search) == before and search.best_estimator_ is best
     np.testing.assert_array_equal(search.predict(X5), expected)

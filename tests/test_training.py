@@ -423,3 +423,50 @@ def test_tensorboard_and_terminate_on_nan_run_on_the_program(data, tmp_path, mon
     for run in ("train", "validation"):  # epoch_loss and the others, per epoch
         (events,) = (tmp_path / run).glob("events.out.tfevents.*")
         assert events.stat().st_size > 0
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_a_release_whose_internals_moved_trains_the_same_on_the_slower_path(
+    data, monkeypatch, optimizer
+):
+    """skreg's uses of private TensorFlow and Keras API, each as a release
+    that moved it: TensorFlow's private modules gone (no idle-pass options,
+    no gradient-registry clean-up) and Keras' optimizer slots elsewhere (no
+    program, no fused update). The fit falls back to Keras' own fit and
+    update and learns the same, without an error."""
+    from skreg import _optimizers, _tensorflow
+    from skreg._engine import model as engine_model
+
+    X, y = data
+    params = dict(batch_size=len(y), epochs=8, random_state=0, optimizer=optimizer)
+    expected = RegularizedMLPClassifier(**params).fit(X, y)
+
+    def moved(*args):
+        raise AttributeError(f"'{optimizer}' object has no attribute '_velocities'")
+
+    monkeypatch.setattr(_tensorflow, "_eager_context", None)
+    monkeypatch.setattr(_tensorflow, "_framework_ops", None)
+    monkeypatch.setattr(engine_model, "_optimizer_slots", moved)
+    monkeypatch.setattr(_optimizers, "_keeps_slots_as_expected", lambda cls: False)
+    with pytest.raises(NotOnProgram, match="keeps the optimizer's slots elsewhere"):
+        plan_model(expected.model_, X)
+    fallback = RegularizedMLPClassifier(**params).fit(X, y)
+    assert type(fallback.model_.optimizer).__module__.startswith("keras")  # not skreg's fused
+    np.testing.assert_allclose(fallback.history_["loss"], expected.history_["loss"], rtol=1e-4,
+                               atol=1e-6)  # fmt: skip
+    for a, b in zip(_weights(fallback), _weights(expected)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_the_fused_optimizers_probe_where_keras_keeps_the_slots():
+    from skreg import _optimizers
+
+    class MovedRMSprop(keras.optimizers.RMSprop):
+        """A Keras whose RMSprop keeps its slots under another name."""
+
+        def build(self, var_list):
+            super().build(var_list)
+            self._slots_of_velocity = self.__dict__.pop("_velocities")
+
+    assert _optimizers._keeps_slots_as_expected(keras.optimizers.RMSprop)
+    assert not _optimizers._keeps_slots_as_expected(MovedRMSprop)

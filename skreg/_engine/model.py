@@ -28,7 +28,8 @@ def optimizer_kind(optimizer):
         getattr(optimizer, name, None)
         for name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
                      "loss_scale_factor", "gradient_accumulation_steps")
-    ) or isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    ) or isinstance(getattr(optimizer, "_learning_rate", None),
+                    keras.optimizers.schedules.LearningRateSchedule):
         return None
     learning_rate = float(optimizer.learning_rate.numpy())
     if type(optimizer) is FusedRMSprop and not optimizer.centered:
@@ -239,5 +240,10 @@ def plan_model(model, X, *, like=None):
                "optimizer": hyper[1:], "key": [0], "input_dropout": input_dropout,
                "input_noise": input_noise}  # fmt: skip
     trained = [variables[p] for p in trainable_positions(structure)]
-    slots = _optimizer_slots(model.optimizer, kind, trained)
+    try:
+        slots = _optimizer_slots(model.optimizer, kind, trained)
+    # The slots are private attributes of Keras' optimizers (3.5 to 3.15): a
+    # release that keeps them elsewhere trains with Keras' fit, as before.
+    except (AttributeError, IndexError, KeyError, TypeError) as error:
+        raise NotOnProgram(f"this Keras keeps the optimizer's slots elsewhere ({error})") from None
     return ModelPlan(model, structure, numbers, variables, slots)
