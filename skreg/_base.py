@@ -311,12 +311,16 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
     def _train(self, X, y, sample_weight, validation, *, epochs, seeds, task=None):
         """Train ``model_`` in place; its per-epoch history (Keras' keys)."""
         batch_size = self._resolved_batch_size(X.shape[0])
-        plan = None
-        if self._program_takes_routed_params():
-            try:
-                plan = plan_model(self.model_, X, like=getattr(self, "_program_like", None))
-            except NotOnProgram:
-                pass  # Keras' fit trains what the program does not
+        try:
+            plan, reason = self._program_plan(X), None
+        except NotOnProgram as why:  # Keras' fit trains what the program does not
+            plan, reason = None, str(why)
+            if self.verbose:
+                print(f"[{type(self).__name__}] training with Keras' fit, several times slower "
+                      f"than skreg's program, which does not cover this fit: {reason}.",
+                      flush=True)  # fmt: skip
+        self.training_path_ = "program" if plan is not None else "keras"
+        self.training_path_reason_ = reason
         try:
             if plan is None:
                 return self._train_with_keras(
@@ -342,6 +346,15 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                 f"TensorFlow failed while training {type(self).__name__}: "
                 f"{error.message.strip().splitlines()[0]}"
             ) from None
+
+    def _program_plan(self, X):
+        """The plan that trains ``model_`` on skreg's program; NotOnProgram
+        saying what the program does not cover."""
+        if not self._program_takes_routed_params():
+            options = [f"{route}__{name}" for route in ("compile", "fit")
+                       for name in self._routed_params(route) if name != "callbacks"]  # fmt: skip
+            raise NotOnProgram(f"the Keras options {', '.join(options)} (Keras' fit takes them)")
+        return plan_model(self.model_, X, like=getattr(self, "_program_like", None))
 
     def _program_takes_routed_params(self):
         """Whether the routed Keras options leave the fit to the program:

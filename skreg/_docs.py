@@ -108,6 +108,14 @@ PARAMETERS_DOC = """
         That lowest loss.
     n_iter_ : int
         Epochs run, summed over warm-started fits and ``partial_fit`` calls.
+    training_path_ : {"program", "keras"}
+        What trained the network in the last fit: skreg's traced program, or
+        Keras' own ``Model.fit`` (several times slower) for what the program
+        does not cover (another optimizer or optimizer option, a routed
+        ``compile__``/``fit__`` option).
+    training_path_reason_ : str or None
+        Why the last fit was not on the program (None when it was); printed
+        once at ``verbose=1``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -214,6 +222,13 @@ SEARCH_DOC = """
 CV_ATTRIBUTES_DOC = """
     Attributes
     ----------
+    training_path_ : {"program", "fit by fit"}
+        How the candidates were trained: side by side as the towers of
+        skreg's program, or one fit at a time (several times slower) where
+        the program does not cover the search's settings.
+    training_path_reason_ : str or None
+        Why the search ran fit by fit (None when it did not); printed once
+        at ``verbose=1``.
     cv_results_ : dict of ndarray
         As ``GridSearchCV``'s (loads into ``pandas.DataFrame``): ``params``,
         ``param_<name>``, ``split<i>_test_score``, ``mean_test_score``,

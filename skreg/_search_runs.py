@@ -40,7 +40,7 @@ class TowerSearch:
 
     @classmethod
     def plan(cls, search, base, template, X, candidates):
-        """The tower search, or None when the towers do not cover the settings.
+        """The tower search; NotOnProgram saying what the towers do not cover.
 
         The structure is what a fit of the first candidate plans
         (:func:`~skreg._engine.model.plan_model` on its network: one set of
@@ -48,18 +48,17 @@ class TowerSearch:
         on if any candidate has dropout."""
         params = base.get_params()
         values = [{**params, **c} for c in candidates]
-        if (
-            # Keras callbacks and options need a network of their own.
-            base._routed_params("fit")
-            or base._routed_params("compile")
+        routed = [*(f"fit__{name}" for name in base._routed_params("fit")),
+                  *(f"compile__{name}" for name in base._routed_params("compile"))]  # fmt: skip
+        if routed:  # Keras callbacks and options need a network of their own
+            raise NotOnProgram(f"the Keras options {', '.join(routed)}")
+        if len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1:
             # A group's towers share their batches and the batches' input changes.
-            or len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1
-        ):
-            return None
+            raise NotOnProgram("candidates with different input_dropout or input_noise")
         try:
             keras.activations.get(base.activation)
-        except ValueError:
-            return None  # the base estimator reports it
+        except ValueError:  # the base estimator's fit reports it
+            raise NotOnProgram(f"the activation {base.activation!r}") from None
         first = copy.copy(template).set_params(**candidates[0])  # keeps the encoded classes
         optimizer_class, config = first._resolve_optimizer()
         first._check_routed_params(optimizer_class)
@@ -68,10 +67,7 @@ class TowerSearch:
         model = first._initialize_model(
             X.shape[1], seeds.model, first._initialize_optimizer(optimizer_class, config)
         )
-        try:
-            planned = plan_model(model, X)
-        except NotOnProgram:
-            return None
+        planned = plan_model(model, X)
         structure = dict(vars(planned.structure),
                          with_dropout=any(v["dropout"] > 0 for v in values))  # fmt: skip
         hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]

@@ -32,6 +32,7 @@ from ._docs import search_doc
 from ._params import did_you_mean
 from ._rollback import rolled_back_on_failure
 from ._engine import TowerStructure
+from ._engine.model import NotOnProgram
 from ._schedule import halving_rungs, single_rung, survivors
 from ._search_results import RungRows, search_results
 from ._search_runs import OneFitAtATime, TowerSearch
@@ -184,9 +185,16 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         task = _SearchTask(self, X, y, n_subtasks=1 + bool(self.refit))
         # Its groups of towers (two may run at once) are the search's subtasks.
         with task.subtask("search", max_subtasks=None, sequential_subtasks=False) as context:
-            search = TowerSearch.plan(self, base, template, X, candidates)
-            if search is None:
-                search = OneFitAtATime(self, base, template, candidates)
+            try:
+                search, reason = TowerSearch.plan(self, base, template, X, candidates), None
+            except NotOnProgram as why:
+                search, reason = OneFitAtATime(self, base, template, candidates), str(why)
+                if self.verbose:
+                    print(f"[{type(self).__name__}] searching one fit at a time, several "
+                          "times slower than side by side on skreg's program, which does not "
+                          f"cover this search: {reason}.", flush=True)  # fmt: skip
+            self.training_path_ = "program" if reason is None else "fit by fit"
+            self.training_path_reason_ = reason
             results = SearchScores(template, self.scoring, len(candidates), len(splits),
                                    base.epochs)  # fmt: skip
             tasks = _GroupTasks(context, self, halving=self.factor is not None)

@@ -40,6 +40,7 @@ def test_results_as_grid_search_gives_them(cancer):
     X, y = cancer
     search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=5, random_state=0)
     search.fit(X, y)
+    assert search.training_path_ == "program" and search.training_path_reason_ is None
     table = pd.DataFrame(search.cv_results_)
     assert len(table) == 3 and search.n_splits_ == 3
     for column in ("params", "param_l2", "split0_test_score", "split2_test_score",
@@ -286,6 +287,10 @@ def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
     search.fit(X, y)
     assert search.test_score_curves_.shape == (2, 2)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # It says so, and why (the default search is on the program).
+    assert search.training_path_ == "fit by fit"
+    assert search.training_path_reason_ == "the optimizer Adagrad"
+    assert search.best_estimator_.training_path_ == "keras"
     grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adagrad", epochs=2, random_state=0),
                         {"l2": [0.0, 1e-2]}, cv=KFold(2)).fit(X, y)  # fmt: skip
     # The same fits, so the same scores (Keras' path both times).

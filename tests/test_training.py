@@ -470,3 +470,29 @@ def test_the_fused_optimizers_probe_where_keras_keeps_the_slots():
 
     assert _optimizers._keeps_slots_as_expected(keras.optimizers.RMSprop)
     assert not _optimizers._keeps_slots_as_expected(MovedRMSprop)
+
+
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({}, None),
+        ({"optimizer": "nadam"}, "the optimizer Nadam"),
+        ({"optimizer": "adam", "optimizer__clipnorm": 1.0}, "the optimizer Adam with clipnorm=1.0"),
+        ({"optimizer": "rmsprop", "optimizer__centered": True},
+         "the optimizer RMSprop with centered=True"),
+        ({"compile__jit_compile": False}, "the Keras options compile__jit_compile"),
+    ],
+)
+def test_the_fit_says_what_trained_it_and_why(data, params, reason, capsys):
+    X, y = data
+    clf = RegularizedMLPClassifier(epochs=2, random_state=0, **params).fit(X, y)
+    assert clf.training_path_ == ("program" if reason is None else "keras")
+    assert (clf.training_path_reason_ is None) == (reason is None)
+    assert reason is None or reason in clf.training_path_reason_
+    assert capsys.readouterr().out == ""  # silent at verbose=0
+    clf.set_params(verbose=1).fit(X, y)
+    said = [line for line in capsys.readouterr().out.splitlines() if "Keras' fit" in line]
+    if reason is None:
+        assert said == []
+    else:  # once, before Keras' progress lines
+        assert len(said) == 1 and reason in said[0]

@@ -21,21 +21,39 @@ class NotOnProgram(Exception):
     """The program does not train this model (the message says why); Keras' fit does."""
 
 
+# Options of Keras' optimizers that the program does not apply.
+_OPTIONS_OFF_PROGRAM = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
+                        "loss_scale_factor", "gradient_accumulation_steps", "centered",
+                        "amsgrad")  # fmt: skip
+
+
+def _options_off_program(optimizer):
+    """The optimizer's options the program does not apply, as name=value."""
+    options = [f"{name}={getattr(optimizer, name)!r}" for name in _OPTIONS_OFF_PROGRAM
+               if getattr(optimizer, name, None)]  # fmt: skip
+    if isinstance(getattr(optimizer, "_learning_rate", None),
+                  keras.optimizers.schedules.LearningRateSchedule):  # fmt: skip
+        options.append("a learning-rate schedule")
+    return options
+
+
+def _optimizer_off_program(optimizer):
+    """What the program does not cover of ``optimizer``, in Keras' names."""
+    name = type(optimizer).__name__.removeprefix("Fused")  # skreg's twins of Keras' own
+    options = _options_off_program(optimizer)
+    return f"the optimizer {name}" + (f" with {', '.join(options)}" if options else "")
+
+
 def optimizer_kind(optimizer):
     """(kind, [learning rate and three numbers]) of an optimizer the program
     updates with Keras' formulas, or None."""
-    if any(
-        getattr(optimizer, name, None)
-        for name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
-                     "loss_scale_factor", "gradient_accumulation_steps")
-    ) or isinstance(getattr(optimizer, "_learning_rate", None),
-                    keras.optimizers.schedules.LearningRateSchedule):
+    if _options_off_program(optimizer):
         return None
     learning_rate = float(optimizer.learning_rate.numpy())
-    if type(optimizer) is FusedRMSprop and not optimizer.centered:
+    if type(optimizer) is FusedRMSprop:
         return ("rmsprop", optimizer.momentum > 0), [
             learning_rate, optimizer.rho, optimizer.momentum, optimizer.epsilon]  # fmt: skip
-    if type(optimizer) is FusedAdam and not optimizer.amsgrad:
+    if type(optimizer) is FusedAdam:
         return ("adam",), [learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon]
     if type(optimizer) is keras.optimizers.SGD:
         momentum = optimizer.momentum > 0
@@ -206,7 +224,7 @@ def plan_model(model, X, *, like=None):
         raise NotOnProgram(f"the loss {model.loss!r}")
     recognised = optimizer_kind(model.optimizer)
     if recognised is None:
-        raise NotOnProgram(f"the optimizer {type(model.optimizer).__name__} with its options")
+        raise NotOnProgram(_optimizer_off_program(model.optimizer))
     kind, hyper = recognised
     hidden, output, (activation, (l1, l2), dropout, batch_norm), augmentation = _read_layers(
         model
