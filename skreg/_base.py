@@ -350,19 +350,21 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
     def _program_plan(self, X):
         """The plan that trains ``model_`` on skreg's program; NotOnProgram
         saying what the program does not cover."""
-        if not self._program_takes_routed_params():
-            options = [f"{route}__{name}" for route in ("compile", "fit")
-                       for name in self._routed_params(route) if name != "callbacks"]  # fmt: skip
+        options = self._options_for_keras_fit()
+        if options:
             raise NotOnProgram(f"the Keras options {', '.join(options)} (Keras' fit takes them)")
         return plan_model(self.model_, X, like=getattr(self, "_program_like", None))
 
+    def _options_for_keras_fit(self):
+        """The routed Keras options that only Keras' fit takes: every
+        ``compile__`` one, and the ``fit__`` ones but callbacks (which run
+        between the program's epochs)."""
+        return [f"{route}__{name}" for route in ("compile", "fit")
+                for name in self._routed_params(route) if (route, name) != ("fit", "callbacks")]
+
     def _program_takes_routed_params(self):
-        """Whether the routed Keras options leave the fit to the program:
-        callbacks run between its epochs; other ``fit__`` and all
-        ``compile__`` options need Keras' fit."""
-        return not self._routed_params("compile") and set(self._routed_params("fit")) <= {
-            "callbacks"
-        }
+        """Whether the routed Keras options leave the fit to the program."""
+        return not self._options_for_keras_fit()
 
     def _train_with_keras(self, X, y, sample_weight, validation, *, epochs, batch_size,
                           shuffle_seed, task=None):  # fmt: skip

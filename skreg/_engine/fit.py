@@ -61,7 +61,8 @@ class _EarlyStopping:
 
 class EpochHooks:
     """What runs in Python around a fit's epochs (progress lines, Keras
-    callbacks); this one does nothing, and the fit is then one call."""
+    callbacks); this one does nothing, and the fit is then calls of about
+    SECONDS_PER_CALL (one, for a short fit)."""
 
     #: Whether the hooks need each epoch's weights in the model, and Python
     #: before and after every epoch (Keras callbacks): an epoch per call.
