@@ -7,10 +7,10 @@ state goes back into them, so ``model_`` stays a Keras model trained in place.""
 
 import scipy.sparse as sp
 
-from .._optimizers import FusedAdam, FusedRMSprop
 from .._tensorflow import keras, tf
 from ..network import InputAugmentation
 from .losses import loss_kind
+from .rules import read_rule, rule_of
 from .structure import TowerStructure, fuses_update, is_binary, trainable_positions
 from .trainer import TowerState
 
@@ -46,35 +46,19 @@ def _optimizer_off_program(optimizer):
 
 def optimizer_kind(optimizer):
     """(kind, [learning rate and three numbers]) of an optimizer the program
-    updates with Keras' formulas, or None."""
+    updates with Keras' formulas (:func:`~skreg._engine.rules.read_rule`),
+    or None."""
     if _options_off_program(optimizer):
         return None
-    learning_rate = float(optimizer.learning_rate.numpy())
-    if type(optimizer) is FusedRMSprop:
-        return ("rmsprop", optimizer.momentum > 0), [
-            learning_rate, optimizer.rho, optimizer.momentum, optimizer.epsilon]  # fmt: skip
-    if type(optimizer) is FusedAdam:
-        return ("adam",), [learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon]
-    if type(optimizer) is keras.optimizers.SGD:
-        momentum = optimizer.momentum > 0
-        return ("sgd", momentum, momentum and bool(optimizer.nesterov)), [
-            learning_rate, optimizer.momentum, 0.0, 0.0]  # fmt: skip
-    return None
+    read = read_rule(optimizer)
+    return None if read is None else (read[0].kind, read[1])
 
 
 def _optimizer_slots(optimizer, kind, variables):
     """The optimizer's slot variables of ``variables``, in the program's order
     (:func:`~skreg._engine.structure.optimizer_slots` per variable)."""
-    slots = []
-    for variable in variables:
-        i = optimizer._get_variable_index(variable)
-        if kind[0] == "rmsprop":
-            slots += [optimizer._velocities[i]] + ([optimizer._momentums[i]] if kind[1] else [])
-        elif kind[0] == "adam":
-            slots += [optimizer._momentums[i], optimizer._velocities[i]]
-        elif kind[1]:
-            slots.append(optimizer.momentums[i])
-    return slots
+    rule = rule_of(kind)
+    return [slot for variable in variables for slot in rule.keras_slots(optimizer, variable)]
 
 
 def _penalty_factors(regularizer):

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
 from .._tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
+from .rules import rule_of
 
 __all__ = ["PreparedData", "TowerStructure", "fuses_update", "initial_weights", "is_binary",
            "optimizer_slots", "tower_bytes", "tower_data", "trainable_positions", "weight_layout"]
@@ -54,9 +55,7 @@ class TowerStructure:
 
 def optimizer_slots(kind):
     """Optimizer buffers per trainable weight for an optimizer ``kind``."""
-    if kind[0] == "adam" or kind == ("rmsprop", True):
-        return 2
-    return 1 if kind[0] == "rmsprop" or kind[1] else 0
+    return rule_of(kind).n_slots
 
 
 def is_binary(X):

@@ -1,14 +1,15 @@
-"""The towers' updates, written once: Keras' optimizer formulas with a
-learning rate per tower, the penalties' gradients, and each tower's own
-random draws for dropout."""
+"""The towers' updates, written once: the penalties' gradients added to
+the optimizer's rule (:mod:`~skreg._engine.rules`, a learning rate per
+tower), and each tower's own random draws for dropout."""
 
 import functools
 import threading
 
 from .._tensorflow import tf
+from .rules import rule_of
 
 __all__ = ["FUSED_UPDATE_MIN_SIZE", "first_kernel_update", "fused_penalised_update",
-           "optimizer_update", "penalised_update", "per_tower", "uniform_per_tower"]
+           "penalised_update", "per_tower", "uniform_per_tower"]
 
 
 def per_tower(vector, kind, layer, weight):
@@ -52,7 +53,7 @@ def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iterati
         gradient, sums = tf.cond(any_penalty, penalised, lambda: (gradient, unpenalised_sums))
     else:
         gradient, sums = penalised()
-    weight, slots = optimizer_update(kind, weight, slots, gradient, rate, hyper, iteration)
+    weight, slots = rule_of(kind).apply(weight, slots, gradient, rate, hyper, iteration)
     return weight, slots, sums
 
 
@@ -115,30 +116,6 @@ def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, h
     large = tf.size(weight, out_type=tf.int64) >= FUSED_UPDATE_MIN_SIZE
     result = tf.cond(large, fused, lambda: by(plain_update))
     return result if with_sums else (*result, None)
-
-
-def optimizer_update(kind, weight, slots, gradient, learning_rate, hyper, iteration):
-    """Keras' update formulas with a learning rate per tower; (weight, slots)."""
-    if kind[0] == "rmsprop":
-        rho, momentum, epsilon = hyper[0], hyper[1], hyper[2]
-        velocity = rho * slots[0] + (1.0 - rho) * tf.square(gradient)
-        increment = learning_rate * gradient / tf.sqrt(velocity + epsilon)
-        if kind[1]:
-            step = momentum * slots[1] + increment
-            return weight - step, [velocity, step]
-        return weight - increment, [velocity]
-    if kind[0] == "adam":
-        beta_1, beta_2, epsilon = hyper[0], hyper[1], hyper[2]
-        t = tf.cast(iteration + 1, tf.float32)
-        first = beta_1 * slots[0] + (1.0 - beta_1) * gradient
-        second = beta_2 * slots[1] + (1.0 - beta_2) * tf.square(gradient)
-        alpha = learning_rate * tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
-        return weight - alpha * first / (tf.sqrt(second) + epsilon), [first, second]
-    if kind[1]:  # SGD with momentum
-        velocity = hyper[0] * slots[0] - learning_rate * gradient
-        step = hyper[0] * velocity - learning_rate * gradient if kind[2] else velocity
-        return weight + step, [velocity]
-    return weight - learning_rate * gradient, []
 
 
 def _mix(x):
