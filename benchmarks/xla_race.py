@@ -35,12 +35,12 @@ N_THREADS = 4
 def worker(mode, trials):
     import numpy as np
 
-    from skreg._engine.updates import _fused_update_turns, penalised_update
+    from skreg._engine.updates import WeightFactors, _fused_update_turns, weight_update
     from skreg._tensorflow import tf
 
     rng = np.random.default_rng(0)
     for trial in range(trials):
-        compiled = tf.function(penalised_update, jit_compile=True, autograph=False)
+        compiled = tf.function(weight_update, jit_compile=True, autograph=False)
         if mode == "direct":
             update = compiled
         elif mode == "traced":
@@ -51,9 +51,11 @@ def worker(mode, trials):
         units = 80 + trial % 7  # a new shape: a new executable
         weight = tf.constant(rng.normal(size=(10_000, units)).astype(np.float32))
         factor = tf.fill([1, units], 1e-3)
+        factors = WeightFactors(factor, l1=factor, l2=factor).as_dict()
+        step = {"rho": tf.constant(0.9), "momentum": tf.constant(0.0),
+                "epsilon": tf.constant(1e-7)}  # fmt: skip
         arguments = (("rmsprop", False), weight, [tf.zeros_like(weight)], tf.ones_like(weight),
-                     factor, factor, factor, tf.constant([0.9, 0.0, 1e-7]),
-                     tf.constant(1, tf.int64))  # fmt: skip
+                     factors, step)  # fmt: skip
         start = threading.Barrier(N_THREADS)
 
         def run():

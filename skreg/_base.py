@@ -22,6 +22,7 @@ from ._rollback import rolled_back_on_failure
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask, with_callbacks
 from ._tensorflow import gradients_released_with, keras, tf
 from ._engine.fit import fit_model
+from ._engine.regularizers import WeightDecay
 from ._engine.model import NotOnProgram, plan_model
 from ._epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
 from .network import build_mlp, check_augmentation
@@ -84,6 +85,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
         input_noise=0.0,
@@ -93,6 +95,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
+        weight_decay=None,
         batch_size="auto",
         epochs=20,
         early_stopping=False,
@@ -108,6 +111,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         self.l1 = l1
         self.l2 = l2
         self.dropout = dropout
+        self.max_norm = max_norm
         self.batch_norm = batch_norm
         self.input_dropout = input_dropout
         self.input_noise = input_noise
@@ -117,6 +121,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         self.image_flip = image_flip
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.epochs = epochs
         self.early_stopping = early_stopping
@@ -160,6 +165,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         config.setdefault("name", optimizer_class.__name__.lower())
         if self.learning_rate is not None:
             config["learning_rate"] = self.learning_rate
+        config = WeightDecay.keras_form(config, self.weight_decay)
         # Same optimizer, same config; RMSprop and Adam update in fused kernels.
         # from_config, not the constructor: it rebuilds a learning-rate schedule
         # that get_config() wrote out as a dict.
@@ -177,6 +183,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             l1=self.l1,
             l2=self.l2,
             dropout=self.dropout,
+            max_norm=self.max_norm,
             batch_norm=self.batch_norm,
             **self._augmentation(),
             # A sparse Input also takes dense batches, so one network serves

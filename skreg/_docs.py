@@ -17,6 +17,11 @@ PARAMETERS_DOC = """
         ``l1`` and ``l2`` both positive gives the elastic net.
     dropout : float in [0, 1), default=0.0
         Fraction of each hidden layer's outputs dropped while training.
+    max_norm : float or None, default=None
+        Max-norm constraint (Keras' ``MaxNorm``, the dropout paper's
+        companion): after each update, each hidden unit's incoming weights
+        are scaled back to a norm of at most ``max_norm``. Pairs well with
+        dropout and a large learning rate.
     batch_norm : bool, default=False
         ``BatchNormalization`` between each hidden ``Dense`` and its activation.
     input_dropout : float in [0, 1), default=0.0
@@ -52,6 +57,11 @@ PARAMETERS_DOC = """
         Step size; ``None`` keeps the optimizer's own (1e-3 for rmsprop and adam).
         Training stops at the first epoch whose loss is not finite and ``fit``
         raises a ``ValueError`` (too large a step, or unscaled inputs).
+    weight_decay : float or None, default=None
+        Decoupled weight decay (AdamW's; Keras' ``weight_decay`` option of
+        any optimizer): before each update every trained weight loses
+        ``weight_decay * learning_rate`` of itself. ``None`` keeps the
+        optimizer's own (0.004 for ``"adamw"``, none for the others).
     batch_size : int or "auto", default="auto"
         Samples per gradient step. ``"auto"`` is ``n_samples // 20`` clipped to
         [32, 512]: about 20 steps an epoch on small data, 512 (the book's
@@ -112,7 +122,7 @@ PARAMETERS_DOC = """
         What trained the network in the last fit: skreg's traced program, or
         Keras' own ``Model.fit`` (several times slower) for what the program
         does not cover (another optimizer or optimizer option, a routed
-        ``compile__``/``fit__`` option).
+        ``compile__``/``fit__`` option, image transforms).
     training_path_reason_ : str or None
         Why the last fit was not on the program (None when it was); printed
         once at ``verbose=1``.
@@ -130,12 +140,13 @@ NOTES_DOC = """
     the process (see :func:`skreg.clear_training_cache`), the same program
     that the CV estimators' searches run for many networks at once: it runs
     the epochs, batches, validation passes and input dropout and noise, and
-    what a search varies (``l1``, ``l2``, ``dropout``, ``learning_rate``, the
-    optimizer's numbers, ``epochs``, ``batch_size``, ``random_state``, sample
-    and class weights, and the values of ``input_dropout`` and
-    ``input_noise``) are its run-time inputs, so the fits of a grid search
-    after the first cost no tracing (switching input dropout or noise on or
-    off is another structure). Without anything to run between epochs a fit
+    what a search varies (``l1``, ``l2``, ``dropout``, ``max_norm``,
+    ``learning_rate``, ``weight_decay``, ``label_smoothing``, the
+    optimizer's numbers and clipping value, ``epochs``, ``batch_size``,
+    ``random_state``, sample and class weights, and the values of
+    ``input_dropout`` and ``input_noise``) are its run-time inputs, so the
+    fits of a grid search after the first cost no tracing (switching a
+    regularizer on or off is another structure). Without anything to run between epochs a fit
     is one call; with ``verbose > 0`` (a line per epoch), ``early_stopping``
     or ``fit__callbacks`` (Keras callbacks: their epoch and train hooks are
     called with Keras' logs, ``model.stop_training`` stops, the model holds
@@ -145,10 +156,16 @@ NOTES_DOC = """
     are not called, ``TerminateOnNaN``'s included: a fit stops on a
     non-finite loss by itself) it is one call per epoch (``verbose`` alone:
     calls of about half a second, their epochs' lines printed as each ends).
-    Keras' ``Model.fit`` trains only what the program does not cover: image
-    transforms, ``compile__`` options,
-    ``fit__`` options other than callbacks, optimizers other than RMSprop,
-    Adam and SGD, learning-rate schedules, clipping, weight decay. Both
+    The program runs SGD (with momentum and Nesterov's), RMSprop, Adam,
+    AdamW, Nadam and Adagrad, each with Keras' ``weight_decay``,
+    ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` and Keras'
+    learning-rate schedules (``ExponentialDecay``, ``CosineDecay`` with
+    warmup, ``PiecewiseConstantDecay``, ``InverseTimeDecay``,
+    ``PolynomialDecay``, ``CosineDecayRestarts``). Keras' ``Model.fit``
+    trains only what the program does not cover: image transforms,
+    ``compile__`` options, ``fit__`` options other than callbacks, other
+    optimizers and options (``amsgrad``, ``centered``, ``use_ema``, ...),
+    custom layers or constraints (``training_path_reason_`` names it). Both
     compute the same updates (tested to float32 rounding); their random
     streams (batch order, dropout masks) differ.
 
@@ -167,10 +184,11 @@ SEARCH_DOC = """
     ----------
     param_grid : dict or list of dicts, default=None
         The candidates, as in ``GridSearchCV``: lists of values of ``l1``,
-        ``l2``, ``dropout``, ``learning_rate`` or the augmentation parameters
-        (``input_dropout``, ``input_noise``, ``image_shift``,
-        ``image_rotation``, ``image_flip``), which leave the network's layers
-        as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}`` (unless
+        ``l2``, ``dropout``, ``max_norm``, ``learning_rate``,
+        ``weight_decay``, ``label_smoothing`` (classifiers) or the
+        augmentation parameters (``input_dropout``, ``input_noise``,
+        ``image_shift``, ``image_rotation``, ``image_flip``), which leave the
+        network's layers as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}`` (unless
         ``param_distributions`` is given).
     param_distributions : dict or list of dicts, default=None
         Sampled candidates instead of a grid, as in ``RandomizedSearchCV``:

@@ -2,7 +2,8 @@
 
 from ._tensorflow import keras, tf
 
-__all__ = ["PoissonLogLink", "poisson_log_link"]
+__all__ = ["PoissonLogLink", "SmoothedSparseCategoricalCrossentropy", "poisson_log_link",
+           "smoothed_sparse_categorical_crossentropy"]
 
 
 def poisson_log_link(y_true, y_pred):
@@ -27,3 +28,33 @@ class PoissonLogLink(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         return poisson_log_link(y_true, y_pred)
+
+
+def smoothed_sparse_categorical_crossentropy(y_true, y_pred, label_smoothing=0.0):
+    """Keras' ``categorical_crossentropy(one_hot(y), logits, from_logits=True,
+    label_smoothing=...)`` from integer labels, per sample: the one-hot
+    targets moved ``label_smoothing`` of the way to uniform, which is
+    ``(1 - s) * -log p_y + s * mean(-log p)``."""
+    labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+    log_probabilities = tf.nn.log_softmax(y_pred, axis=-1)
+    own = -tf.gather(log_probabilities, labels, axis=-1, batch_dims=1)
+    uniform = -tf.reduce_mean(log_probabilities, axis=-1)
+    return (1.0 - label_smoothing) * own + label_smoothing * uniform
+
+
+@keras.saving.register_keras_serializable(package="skreg")
+class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """The cross-entropy of integer labels and logits with label smoothing,
+    which Keras' ``SparseCategoricalCrossentropy`` does not take (its
+    ``CategoricalCrossentropy`` does, on one-hot labels)."""
+
+    def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name="smoothed_sparse_categorical_crossentropy", dtype=None):  # fmt: skip
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        return smoothed_sparse_categorical_crossentropy(y_true, y_pred, self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -29,6 +29,7 @@ network_constraints = {
     "l1": [Interval(numbers.Real, 0, None, closed="left")],
     "l2": [Interval(numbers.Real, 0, None, closed="left")],
     "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    "max_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "batch_norm": ["boolean"],
 }
 augmentation_constraints = {
@@ -42,6 +43,7 @@ augmentation_constraints = {
 training_constraints = {
     "optimizer": [str, keras.optimizers.Optimizer, type],
     "learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left"), None],
     "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
     "early_stopping": ["boolean"],

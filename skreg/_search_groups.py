@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ._engine import TowerEpochs, TowerState, TowerStructure, TowerTrainer, tower_data
+from ._engine.numbers import TowerNumbers
 from ._tensorflow import tf
 
 __all__ = ["FoldData", "Group", "train_group"]
@@ -55,14 +56,14 @@ class GroupSpec:
         """The group's trainer on ``data`` (:func:`tower_data`), from
         ``state`` or (None) from the start."""
         structure = TowerStructure(**self.structure)
-        fold, n_towers = self.fold_data, len(self.numbers["key"])
+        fold, n_towers = self.fold_data, self.numbers.n_towers
         if state is None:
             # Every network from the one start, as every fit of a grid search
             # with a fixed random_state: the first kernel holds the towers
             # side by side, the other weights stack them.
             weights = [np.tile(w, (1, n_towers)) if i == 0 else np.repeat(w, n_towers, axis=0)
                        for i, w in enumerate(self.start_weights)]  # fmt: skip
-            state = TowerState.start(structure, weights)
+            state = TowerState.start(structure, weights, self.numbers)
         return TowerTrainer(
             structure, data, fold.y_encoded, np.tile(fold.row_weight, (n_towers, 1)),
             np.tile(fold.member, (n_towers, 1)), [(fold.test, 0, n_towers)], state,
@@ -116,22 +117,10 @@ class Group:
     def spec(self):
         """The group's :class:`GroupSpec` for its candidates now."""
         search = self.search
-        params = search.base.get_params()
-        values = [{**params, **search.candidates[c]} for c in self.candidates]
-        numbers = {
-            "l1": [v["l1"] for v in values],
-            "l2": [v["l2"] for v in values],
-            "dropout": [v["dropout"] for v in values],
-            "learning_rate": [search.hyper[0] if v["learning_rate"] is None else v["learning_rate"]
-                              for v in values],  # fmt: skip
-            "optimizer": search.hyper[1:],
-            # The dropout masks of a plain fit with the search's random_state,
-            # as each fit of a GridSearchCV draws them, whatever group the
-            # network trains in.
-            "key": [0] * len(self.candidates),
-            "input_dropout": values[0]["input_dropout"],
-            "input_noise": values[0]["input_noise"],
-        }
+        # The dropout masks of a plain fit with the search's random_state,
+        # as each fit of a GridSearchCV draws them, whatever group the
+        # network trains in: key 0 for every tower.
+        numbers = TowerNumbers.stacked([search.numbers[c] for c in self.candidates])
         return GroupSpec(search.structure, self.fold_data, numbers, **self._settings)
 
     def keep(self, candidates):

@@ -24,14 +24,38 @@ from ._engine.model import NotOnProgram, plan_model
 
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 
+# Parameters whose None means the optimizer's own value.
+_OPTIMIZERS_OWN = {"learning_rate": None, "weight_decay": None}
+
+
+def _candidate_numbers(own, values):
+    """A candidate's :class:`TowerNumbers` (one tower), from its parameters
+    ``values`` and the numbers ``own`` of a fit with the optimizer's own
+    learning rate and weight decay."""
+    chosen = {name: values[name] for name in ("l1", "l2", "dropout")}
+    for name in _OPTIMIZERS_OWN:
+        if values[name] is not None:
+            chosen[name] = values[name]
+    if values.get("max_norm") is not None:
+        chosen["max_norm"] = values["max_norm"]
+    chosen["label_smoothing"] = values.get("label_smoothing", 0.0)
+    return own.replace(**chosen)
+
+
+def _makes_passes(name, numbers):
+    """Whether a tower with ``numbers`` makes the passes of regularizer ``name``."""
+    value = getattr(numbers, name)[0]
+    return value < math.inf if name == "max_norm" else value > 0
+
 
 class TowerSearch:
     """Candidates x folds trained as towers of one program, in groups."""
 
-    def __init__(self, search, base, template, candidates, hyper, structure, *, seeds,
+    def __init__(self, search, base, template, candidates, numbers, structure, *, seeds,
                  start_weights):  # fmt: skip
         self.search, self.base, self.template = search, base, template
-        self.candidates, self.hyper, self.structure = candidates, hyper, structure
+        # The numbers of every candidate's towers (TowerNumbers, one per candidate).
+        self.candidates, self.numbers, self.structure = candidates, numbers, structure
         # The seeds and the start of a plain fit with the search's random_state
         # (a batch-order and a dropout seed, the weights in the towers' layout).
         self.seeds, self.start_weights = seeds, start_weights
@@ -59,7 +83,10 @@ class TowerSearch:
             keras.activations.get(base.activation)
         except ValueError:  # the base estimator's fit reports it
             raise NotOnProgram(f"the activation {base.activation!r}") from None
-        first = copy.copy(template).set_params(**candidates[0])  # keeps the encoded classes
+        # The first candidate with the optimizer's own learning rate (or
+        # schedule) and weight decay, which candidates that leave them at
+        # None train with.
+        first = copy.copy(template).set_params(**{**candidates[0], **_OPTIMIZERS_OWN})
         optimizer_class, config = first._resolve_optimizer()
         first._check_routed_params(optimizer_class)
         seeds = fit_seeds(base.random_state)
@@ -68,12 +95,16 @@ class TowerSearch:
             X.shape[1], seeds.model, first._initialize_optimizer(optimizer_class, config)
         )
         planned = plan_model(model, X)
-        structure = dict(vars(planned.structure),
-                         with_dropout=any(v["dropout"] > 0 for v in values))  # fmt: skip
-        hyper = [planned.numbers["learning_rate"][0], *planned.numbers["optimizer"]]
+        if planned.structure.schedule is not None and any(
+                v["learning_rate"] is not None for v in values):  # fmt: skip
+            raise NotOnProgram("a learning_rate beside the optimizer's learning-rate schedule")
+        numbers = [_candidate_numbers(planned.numbers, v) for v in values]
+        structure = dict(vars(planned.structure), **{
+            f"with_{name}": any(_makes_passes(name, n) for n in numbers)
+            for name in ("dropout", "weight_decay", "max_norm", "label_smoothing")})  # fmt: skip
         if seeds.shuffle is None:  # random_state=None, as a plain fit draws them
             seeds.shuffle, seeds.dropout = global_seeds()
-        return cls(search, base, template, candidates, hyper, structure,
+        return cls(search, base, template, candidates, numbers, structure,
                    seeds=(seeds.shuffle, seeds.dropout),
                    start_weights=[w.numpy() for w in planned.state().weights])  # fmt: skip
 

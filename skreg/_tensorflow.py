@@ -14,7 +14,8 @@ import sys
 import tempfile
 import weakref
 
-__all__ = ["gradients_released_with", "keras", "program_graph_options", "tf"]
+__all__ = ["gradients_released_with", "keras", "optimizer_slot", "program_graph_options",
+           "set_optimizer_scalar", "tf", "weight_decay_exclusions"]
 
 # A user who set these explicitly keeps their choice. A worker process
 # (joblib, Dask) inherits the level skreg set in its parent: the marker says
@@ -175,3 +176,25 @@ def program_graph_options():
         yield
     finally:
         thread_state.function_call_options = previous
+
+
+# -- Keras' optimizers' private state (3.5 to 3.15), read and written here
+# only. A release that moves it raises AttributeError (or IndexError,
+# KeyError), and the planner then leaves the fit to Keras' own fit.
+
+
+def optimizer_slot(optimizer, name, variable):
+    """The optimizer's slot variable ``name`` (``_velocities``,
+    ``_momentums``, ``_accumulators``) of ``variable``."""
+    return getattr(optimizer, name)[optimizer._get_variable_index(variable)]
+
+
+def set_optimizer_scalar(optimizer, name, value):
+    """Set a scalar state variable of the optimizer (Nadam's ``_u_product``)."""
+    getattr(optimizer, name).assign(value)
+
+
+def weight_decay_exclusions(optimizer):
+    """Whether ``exclude_from_weight_decay`` was called on the optimizer."""
+    return bool(getattr(optimizer, "_exclude_from_weight_decay", None)
+                or getattr(optimizer, "_exclude_from_weight_decay_pattern", None))  # fmt: skip

@@ -1,16 +1,19 @@
 """Regularized multi-layer perceptrons as scikit-learn estimators."""
 
+import numbers
+
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseRegularizedMLP
 from ._docs import NOTES_DOC, PARAMETERS_DOC
+from ._engine.regularizers import LabelSmoothing
 from ._losses import PoissonLogLink
 from ._tensorflow import keras
 
@@ -32,6 +35,13 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             "    early_stopping :",
             """    class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
+    label_smoothing : float in [0, 1), default=0.0
+        Label smoothing of the cross-entropy (Keras' ``label_smoothing``):
+        the training targets move this fraction of the way to the uniform
+        distribution (binary: 0/1 become ``s/2`` and ``1 - s/2``), which
+        keeps the network from growing ever more confident. The reported
+        losses include it; predictions and ``predict_proba`` do not change
+        meaning.
     early_stopping :""",
         )
         + """    classes_ : ndarray or list of ndarray
@@ -56,6 +66,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
     _parameter_constraints = {
         **BaseRegularizedMLP._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -66,6 +77,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
         input_noise=0.0,
@@ -75,9 +87,11 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
+        weight_decay=None,
         batch_size="auto",
         epochs=20,
         class_weight=None,
+        label_smoothing=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -92,6 +106,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             l1=l1,
             l2=l2,
             dropout=dropout,
+            max_norm=max_norm,
             batch_norm=batch_norm,
             input_dropout=input_dropout,
             input_noise=input_noise,
@@ -101,6 +116,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             image_flip=image_flip,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            weight_decay=weight_decay,
             batch_size=batch_size,
             epochs=epochs,
             early_stopping=early_stopping,
@@ -112,6 +128,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             **routed_params,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
@@ -236,8 +253,10 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
 
     def _keras_loss(self):
         if self._n_model_outputs() == 1 or self._multilabel:
-            return keras.losses.BinaryCrossentropy(from_logits=True)
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return LabelSmoothing.keras_form(loss, self.label_smoothing)
 
     def _keras_metrics(self):
         if self._n_model_outputs() == 1 or self._multilabel:
@@ -365,6 +384,7 @@ default="squared_error"
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
         input_noise=0.0,
@@ -374,6 +394,7 @@ default="squared_error"
         image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
+        weight_decay=None,
         batch_size="auto",
         epochs=20,
         loss="squared_error",
@@ -391,6 +412,7 @@ default="squared_error"
             l1=l1,
             l2=l2,
             dropout=dropout,
+            max_norm=max_norm,
             batch_norm=batch_norm,
             input_dropout=input_dropout,
             input_noise=input_noise,
@@ -400,6 +422,7 @@ default="squared_error"
             image_flip=image_flip,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            weight_decay=weight_decay,
             batch_size=batch_size,
             epochs=epochs,
             early_stopping=early_stopping,

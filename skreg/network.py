@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ._engine.regularizers import MaxNorm, kernel_regularizer
 from ._tensorflow import keras, tf
 
 __all__ = ["InputAugmentation", "SparseInputDense", "build_mlp"]
@@ -249,6 +250,7 @@ def build_mlp(
     l1=0.0,
     l2=0.0,
     dropout=0.0,
+    max_norm=None,
     batch_norm=False,
     output_activation=None,
     input_dropout=0.0,
@@ -283,6 +285,9 @@ def build_mlp(
         the elastic net ``l1 * sum|w| + l2 * sum w**2``.
     dropout : float, default=0.0
         Fraction of each hidden layer's outputs dropped while training.
+    max_norm : float or None, default=None
+        Largest norm of each hidden unit's incoming weights (Keras'
+        ``MaxNorm(max_norm, axis=0)`` kernel constraint, applied after each update).
     batch_norm : bool, default=False
         Put ``BatchNormalization`` between each hidden ``Dense`` and its
         activation (the ``Dense`` then has no bias: the normalization's
@@ -337,7 +342,9 @@ def build_mlp(
                        input_noise=input_noise, image_shape=image_shape, image_shift=image_shift,
                        image_rotation=image_rotation, image_flip=image_flip)  # fmt: skip
 
-    regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if l1 or l2 else None
+    if max_norm is not None and not (isinstance(max_norm, numbers.Real) and max_norm > 0):
+        raise ValueError(f"max_norm must be a positive number or None, got {max_norm!r}.")
+    regularizer = kernel_regularizer(l1, l2)
     # One seed per layer in the order drawn before augmentation existed (the
     # output layer's last), so that a network without it is unchanged.
     n_layers = len(hidden_layer_sizes)
@@ -357,6 +364,7 @@ def build_mlp(
             use_bias=not batch_norm,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seeds[2 * i]),
             kernel_regularizer=regularizer,
+            kernel_constraint=MaxNorm.keras_form(max_norm),
             name=f"dense_{i}",
         )(x)
         if batch_norm:

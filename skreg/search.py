@@ -47,8 +47,9 @@ __all__ = ["RegularizedMLPClassifierCV", "RegularizedMLPRegressorCV"]
 
 # The parameters a candidate may set: the penalties, the learning rate and the
 # augmentation, which leave the network's layers as they are.
-SEARCHABLE_PARAMS = ("l1", "l2", "dropout", "learning_rate", "input_dropout", "input_noise",
-                     "image_shift", "image_rotation", "image_flip")  # fmt: skip
+SEARCHABLE_PARAMS = ("l1", "l2", "dropout", "max_norm", "learning_rate", "weight_decay",
+                     "label_smoothing", "input_dropout", "input_noise", "image_shift",
+                     "image_rotation", "image_flip")  # fmt: skip
 DEFAULT_PARAM_GRID = {"l2": [0.0, 1e-4, 1e-3, 1e-2]}
 
 _search_constraints = {
@@ -331,6 +332,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
         input_noise=0.0,
@@ -340,9 +342,11 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
+        weight_decay=None,
         batch_size="auto",
         epochs=20,
         class_weight=None,
+        label_smoothing=0.0,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -353,15 +357,17 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, l1=l1, l2=l2,
-            dropout=dropout, batch_norm=batch_norm, input_dropout=input_dropout,
-            input_noise=input_noise, image_shape=image_shape, image_shift=image_shift,
-            image_rotation=image_rotation, image_flip=image_flip, optimizer=optimizer,
-            learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+            dropout=dropout, max_norm=max_norm, batch_norm=batch_norm,
+            input_dropout=input_dropout, input_noise=input_noise, image_shape=image_shape,
+            image_shift=image_shift, image_rotation=image_rotation, image_flip=image_flip,
+            optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
+            batch_size=batch_size, epochs=epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, warm_start=warm_start,
             random_state=random_state, verbose=verbose, **routed_params,
         )  # fmt: skip
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         self.param_grid = param_grid
         self.param_distributions = param_distributions
         self.n_iter = n_iter
@@ -452,6 +458,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
         input_noise=0.0,
@@ -461,6 +468,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         image_flip=False,
         optimizer="rmsprop",
         learning_rate=None,
+        weight_decay=None,
         batch_size="auto",
         epochs=20,
         loss="squared_error",
@@ -474,10 +482,11 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, l1=l1, l2=l2,
-            dropout=dropout, batch_norm=batch_norm, input_dropout=input_dropout,
-            input_noise=input_noise, image_shape=image_shape, image_shift=image_shift,
-            image_rotation=image_rotation, image_flip=image_flip, optimizer=optimizer,
-            learning_rate=learning_rate, batch_size=batch_size, epochs=epochs,
+            dropout=dropout, max_norm=max_norm, batch_norm=batch_norm,
+            input_dropout=input_dropout, input_noise=input_noise, image_shape=image_shape,
+            image_shift=image_shift, image_rotation=image_rotation, image_flip=image_flip,
+            optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
+            batch_size=batch_size, epochs=epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, warm_start=warm_start,
             random_state=random_state, verbose=verbose, **routed_params,

@@ -18,6 +18,9 @@ from skreg._tensorflow import keras, tf
         ("rmsprop", {}, ("rmsprop", False)),
         ("rmsprop", {"momentum": 0.5, "rho": 0.8}, ("rmsprop", True)),
         ("adam", {"beta_1": 0.8}, ("adam",)),
+        ("adamw", {"beta_2": 0.99, "weight_decay": 0.0}, ("adam",)),
+        ("nadam", {"beta_1": 0.8}, ("nadam",)),
+        ("adagrad", {"initial_accumulator_value": 0.3}, ("adagrad",)),
     ],
 )
 def test_each_rule_steps_as_the_keras_optimizer_it_reads(name, config, kind):
@@ -29,12 +32,15 @@ def test_each_rule_steps_as_the_keras_optimizer_it_reads(name, config, kind):
     optimizer.build([variable])
     rule, numbers = read_rule(optimizer)
     assert rule.kind == kind and rule_of(kind).kind == kind
-    weight, slots = tf.constant(start), [tf.zeros_like(start)] * rule.n_slots
+    assert set(numbers) == set(rule.number_names)
+    weight = tf.constant(start)
+    slots = rule.initial_slots(weight, numbers)
+    tensors = {name: tf.constant(value, tf.float32) for name, value in numbers.items()}
     for step in range(4):
         gradient = tf.constant(rng.normal(size=start.shape).astype(np.float32))
         optimizer.apply([gradient], [variable])
-        weight, slots = rule.apply(weight, slots, gradient, numbers[0], numbers[1:],
-                                   tf.constant(step, tf.int64))  # fmt: skip
+        weight, slots = rule.apply(weight, slots, gradient, 0.01,
+                                   rule.at_step(tensors, tf.constant(step, tf.int64)))  # fmt: skip
     np.testing.assert_allclose(weight.numpy(), variable.numpy(), rtol=1e-5, atol=1e-6)
     keras_slots = rule.keras_slots(optimizer, variable)
     assert len(keras_slots) == len(slots) == rule.n_slots
@@ -42,7 +48,7 @@ def test_each_rule_steps_as_the_keras_optimizer_it_reads(name, config, kind):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["nadam", "adagrad", "adamw"])
+@pytest.mark.parametrize("name", ["adamax", "adadelta", "ftrl", "lion"])
 def test_optimizers_without_a_rule_are_not_read(name):
     optimizer = keras.optimizers.get(name)
     optimizer.build([keras.Variable(np.zeros((2, 2), np.float32))])

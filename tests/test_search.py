@@ -109,6 +109,31 @@ def test_same_answers_as_grid_search(cancer, settings):
     assert ours["params"] == theirs["params"]
 
 
+@pytest.mark.parametrize(
+    "grid, settings",
+    [
+        ({"weight_decay": [None, 1e-2, 1e-1]}, {"optimizer": "adamw", "learning_rate": 0.01}),
+        ({"max_norm": [None, 0.5, 0.1]}, {"dropout": 0.2, "learning_rate": 0.01}),
+        ({"label_smoothing": [0.0, 0.1, 0.3]}, {"optimizer": "nadam"}),
+        ({"l2": [0.0, 1e-2]}, {"optimizer": "sgd", "optimizer__clipnorm": 0.5,
+                               "optimizer__momentum": 0.9, "optimizer__nesterov": True}),
+    ],
+)
+def test_searches_over_the_modern_defences_run_in_the_towers(cancer, grid, settings):
+    """Weight decay, max-norm, label smoothing and clipping train as towers
+    (no fit-at-a-time fallback), each network as its GridSearchCV fit."""
+    X, y = cancer
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    common = dict(epochs=6, random_state=5, **settings)
+    ours = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, refit=False, **common).fit(X, y)
+    assert ours.training_path_ == "program", ours.training_path_reason_
+    theirs = GridSearchCV(RegularizedMLPClassifier(**common), grid, cv=folds, refit=False)
+    ours, theirs = ours.cv_results_, theirs.fit(X, y).cv_results_
+    for i in range(3):
+        np.testing.assert_allclose(ours[f"split{i}_test_score"], theirs[f"split{i}_test_score"],
+                                   atol=2 / (len(y) // 3))  # fmt: skip
+
+
 def test_select_epochs_picks_the_best_epoch_and_refits_that_many(cancer):
     X, y = cancer
     search = RegularizedMLPClassifierCV(param_grid=GRID, cv=3, epochs=8, select_epochs=True,
@@ -279,19 +304,19 @@ def test_verbose_search_reports_each_epoch_from_the_towers(cancer, capsys):
 
 
 def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
-    """Adagrad is not in the tower program: the search runs separate fits
+    """Adamax is not in the tower program: the search runs separate fits
     (with the same folds and results layout) instead."""
     X, y = cancer
     search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, cv=KFold(2), epochs=2,
-                                        optimizer="adagrad", random_state=0)  # fmt: skip
+                                        optimizer="adamax", random_state=0)  # fmt: skip
     search.fit(X, y)
     assert search.test_score_curves_.shape == (2, 2)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     # It says so, and why (the default search is on the program).
     assert search.training_path_ == "fit by fit"
-    assert search.training_path_reason_ == "the optimizer Adagrad"
+    assert search.training_path_reason_ == "the optimizer Adamax"
     assert search.best_estimator_.training_path_ == "keras"
-    grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adagrad", epochs=2, random_state=0),
+    grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adamax", epochs=2, random_state=0),
                         {"l2": [0.0, 1e-2]}, cv=KFold(2)).fit(X, y)  # fmt: skip
     # The same fits, so the same scores (Keras' path both times).
     np.testing.assert_allclose(search.cv_results_["mean_test_score"],

@@ -31,6 +31,7 @@ from skreg._engine.cache import clear_training_cache
 from skreg._engine.fit import fit_model
 from skreg._engine.losses import loss_kind
 from skreg._engine.model import optimizer_kind, plan_model
+from skreg._engine.numbers import TowerNumbers
 
 EPOCHS = 4
 
@@ -69,6 +70,7 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         else:
             weights.append(np.broadcast_to(value, (n_towers, 1, value.shape[0])))
     kind, hyper = optimizer_kind(start_model.optimizer)
+    own_rate = float(start_model.optimizer.learning_rate.numpy())
     member = np.zeros((n_towers, X.shape[0]), np.float32)
     for k, rows in enumerate(folds):
         member[k, rows] = 1.0
@@ -79,14 +81,12 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         fused_update=fused_update,
         with_l1=True, with_l2=True, with_dropout=False,
     )  # fmt: skip
-    numbers = {
-        "l1": [s.get("l1", 0.0) for s in settings],
-        "l2": [s.get("l2", 0.0) for s in settings],
-        "dropout": [0.0] * n_towers,
-        "learning_rate": [s.get("learning_rate", hyper[0]) for s in settings],
-        "optimizer": hyper[1:],
-        "key": list(range(n_towers)),
-    }
+    numbers = TowerNumbers(
+        n_towers, hyper, l1=[s.get("l1", 0.0) for s in settings],
+        l2=[s.get("l2", 0.0) for s in settings],
+        learning_rate=[s.get("learning_rate", own_rate) for s in settings],
+        key=list(range(n_towers)),
+    )  # fmt: skip
     everything = np.arange(X.shape[0])  # all the rows, one tower at a time
     # The fused update runs on large kernels only: this small one takes it
     # when the threshold (read when the program is traced) is 0.
@@ -98,7 +98,8 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         trained = TowerTrainer(
             structure, tower_data(X, X.shape[0], binary=structure.binary), y_encoded, member,
             member, [(everything, k, k + 1) for k in range(n_towers)],
-            TowerState.start(structure, weights), numbers, batch_size=X.shape[0], seeds=(1, 2),
+            TowerState.start(structure, weights, numbers), numbers, batch_size=X.shape[0],
+            seeds=(1, 2),
         ).train(EPOCHS, seconds=None)  # fmt: skip
     finally:
         if fused_update:
@@ -256,15 +257,16 @@ def _resumable_setup(data):
     member = np.zeros((4, X.shape[0]), np.float32)
     for k, rows in enumerate(folds):
         member[k, rows] = 1.0
-    numbers = {"l1": [0.0, 1e-3, 0.0, 1e-4], "l2": [1e-3, 0.0, 1e-2, 0.0],
-               "dropout": [0.0, 0.3, 0.5, 0.2], "learning_rate": [1e-3, 3e-3, 1e-3, 1e-2],
-               "optimizer": [0.9, 0.999, 1e-7], "key": [0, 1, 2, 3]}  # fmt: skip
+    numbers = TowerNumbers(4, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+                           l1=[0.0, 1e-3, 0.0, 1e-4], l2=[1e-3, 0.0, 1e-2, 0.0],
+                           dropout=[0.0, 0.3, 0.5, 0.2], learning_rate=[1e-3, 3e-3, 1e-3, 1e-2],
+                           key=[0, 1, 2, 3])  # fmt: skip
     weights = initial_weights(X.shape[1], [8, 6], 1, seeds=[0, 1, 1, 2], batch_norm=True)
     everything = np.arange(X.shape[0])
     return dict(structure=structure, data=tower_data(X, 64, binary=structure.binary),
                 y=y.astype(np.float32), row_weight=member, member=member,
                 blocks=[(everything, k, k + 1) for k in range(4)],
-                state=TowerState.start(structure, weights), numbers=numbers,
+                state=TowerState.start(structure, weights, numbers), numbers=numbers,
                 batch_size=64, seeds=(3, 4))  # fmt: skip
 
 
@@ -318,7 +320,7 @@ def test_towers_taken_out_train_on_as_beside_the_others(data):
     kept = [1, 3]
     trainer.select(kept)  # what successive halving does between rungs
     assert trainer.n_towers == 2 and trainer.state.epoch == 2
-    assert trainer.numbers["l1"] == [1e-3, 1e-4] and trainer.numbers["key"] == [1, 3]
+    assert trainer.numbers.l1 == [1e-3, 1e-4] and trainer.numbers.key == [1, 3]
     rest = trainer.train(3, seconds=None)
     assert len(rest.outputs) == 2  # each kept tower's own evaluation block
     np.testing.assert_allclose(rest.losses, whole.losses[2:, kept], rtol=1e-4)
@@ -355,6 +357,7 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
     weights = [np.tile(start[0], (1, 2))]
     weights += [np.stack([w] * 2) if w.ndim == 2 else np.stack([w[None]] * 2) for w in start[1:]]
     kind, hyper = optimizer_kind(models[0].optimizer)
+    own_rate = float(models[0].optimizer.learning_rate.numpy())
     structure = TowerStructure(
         n_hidden=2, activation="relu", batch_norm=False, loss=("binary",), optimizer=kind,
         sparse=sp.issparse(X), binary=is_binary(X), fused_update=False,
@@ -362,13 +365,13 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
     )  # fmt: skip
     member = np.zeros((2, 200), np.float32)
     member[:, train] = 1.0
-    numbers = {"l1": [s.get("l1", 0.0) for s in settings],
-               "l2": [s.get("l2", 0.0) for s in settings], "dropout": [0.0, 0.0],
-               "learning_rate": [s.get("learning_rate", hyper[0]) for s in settings],
-               "optimizer": hyper[1:], "key": [0, 1]}  # fmt: skip
+    numbers = TowerNumbers(2, hyper, l1=[s.get("l1", 0.0) for s in settings],
+                           l2=[s.get("l2", 0.0) for s in settings],
+                           learning_rate=[s.get("learning_rate", own_rate) for s in settings],
+                           key=[0, 1])  # fmt: skip
     trained = TowerTrainer(
         structure, tower_data(X, 32, binary=structure.binary), y_encoded, member, member,
-        [(test, 0, 2)], TowerState.start(structure, weights), numbers, batch_size=32,
+        [(test, 0, 2)], TowerState.start(structure, weights, numbers), numbers, batch_size=32,
         seeds=(1, 2), train_rows=train,
     ).train(EPOCHS, seconds=None)  # fmt: skip
     for k, (model, plan) in enumerate(zip(models, plans)):

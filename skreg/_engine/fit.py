@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from .._tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
+from .numbers import TowerNumbers
 from .structure import tower_data
 from .trainer import TowerState, TowerTrainer, held_out_data, ready_program
 
@@ -26,13 +27,16 @@ def _like(X, X_val):
     return np.asarray(X_val, np.float32)
 
 
-def _validation_logs(structure, outputs, penalties, y_val):
-    """val_loss (penalties included, as Keras reports it) and val_accuracy
-    per epoch, from the outputs on the validation rows [epochs, rows, n_outputs]."""
+def _validation_logs(structure, outputs, penalties, y_val, smoothing):
+    """val_loss (penalties and label ``smoothing`` included, as Keras
+    reports it) and val_accuracy per epoch, from the outputs on the
+    validation rows [epochs, rows, n_outputs]."""
     n_epochs, n_rows = outputs.shape[:2]
     flat = tf.constant(outputs.reshape(n_epochs * n_rows, -1))
     y = np.asarray(y_val, np.float32).reshape(n_rows, -1)
-    losses = per_sample_loss(structure.loss, flat, tf.constant(np.tile(y, (n_epochs, 1))))
+    per_row = (tf.fill([n_epochs * n_rows], np.float32(smoothing))
+               if structure.with_label_smoothing else None)  # fmt: skip
+    losses = per_sample_loss(structure.loss, flat, tf.constant(np.tile(y, (n_epochs, 1))), per_row)
     logs = {"val_loss": np.reshape(losses.numpy(), (n_epochs, n_rows)).mean(axis=1) + penalties}
     if structure.classifies:
         logs["val_accuracy"] = per_sample_accuracy(structure.loss, outputs, y).mean(axis=1)
@@ -116,14 +120,14 @@ def _trainer_of(structure, state, numbers, X, y, sample_weight, validation, *, b
     )  # fmt: skip
 
 
-def _epoch_logs(structure, trained, tower, y_val):
+def _epoch_logs(structure, trained, tower, y_val, smoothing=0.0):
     """Tower ``tower``'s logs (Keras' names) of each epoch of a call."""
     chunk = {"loss": trained.losses[:, tower]}
     if structure.classifies:
         chunk["accuracy"] = trained.accuracies[:, tower]
     if y_val is not None:
         chunk.update(_validation_logs(structure, trained.outputs[0][:, :, tower],
-                                      trained.penalties[:, tower], y_val))  # fmt: skip
+                                      trained.penalties[:, tower], y_val, smoothing))  # fmt: skip
     return [{name: float(values[i]) for name, values in chunk.items()}
             for i in range(len(trained.losses))]  # fmt: skip
 
@@ -175,7 +179,7 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         if hooks.per_epoch:
             hooks.epoch_begin(first, plan)
             # A callback may have changed the learning rate or the weights.
-            trainer.numbers["learning_rate"] = [plan.learning_rate()]
+            trainer.numbers = trainer.numbers.replace(learning_rate=[plan.learning_rate()])
             if hooks.sees_model:
                 trainer.state = plan.state(epoch=first)
         call_start = time.perf_counter()
@@ -185,7 +189,8 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
         call_seconds = time.perf_counter() - call_start
         n_trained = len(trained.losses)
         y_val = None if validation is None else validation[1]
-        for i, logs in enumerate(_epoch_logs(structure, trained, 0, y_val)):
+        for i, logs in enumerate(_epoch_logs(structure, trained, 0, y_val,
+                                             plan.numbers.label_smoothing[0])):  # fmt: skip
             _append(history, logs)
             # A loss that is not finite ends training; the caller reports it.
             stop = not np.isfinite(logs["loss"])
@@ -208,17 +213,23 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
     return history
 
 
+# The structure's passes that a tower leaves itself out of by its numbers
+# (dropout at rate 0, no decay, an infinite max-norm, no smoothing): a
+# group has them if one of its towers does.
+_PER_TOWER_PASSES = ("with_dropout", "with_weight_decay", "with_max_norm",
+                     "with_label_smoothing")  # fmt: skip
+
+
 def program_group(plan):
     """What plans must share to train side by side (:func:`fit_side_by_side`):
-    their structure but for dropout's draws (which a tower at rate 0 leaves
-    out), their weights' shapes (widths are run-time shapes, not part of the
+    their structure but for the passes a tower can leave itself out of
+    (``_PER_TOWER_PASSES``), their weights' shapes (widths are run-time shapes, not part of the
     structure, but towers stack), the optimizer's numbers other than the
     learning rate, and the input augmentation, which changes the group's
     shared batches."""
-    structure = {**vars(plan.structure), "with_dropout": None}
-    numbers = plan.numbers
+    structure = {**vars(plan.structure), **dict.fromkeys(_PER_TOWER_PASSES)}
     return (tuple(sorted(structure.items())), tuple(tuple(v.shape) for v in plan.variables),
-            tuple(numbers["optimizer"]), numbers["input_dropout"], numbers["input_noise"])  # fmt: skip
+            plan.numbers.group())  # fmt: skip
 
 
 def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, report=None):
@@ -244,11 +255,9 @@ def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, repo
     if len({program_group(plan) for plan in plans}) != 1:
         raise ValueError("The models do not share one program: they cannot train side by side.")
     structure = plans[0].structure
-    structure = type(structure)(**{
-        **vars(structure), "with_dropout": any(p.structure.with_dropout for p in plans)})
-    numbers = {**plans[0].numbers, **{
-        name: [value for plan in plans for value in plan.numbers[name]]
-        for name in ("l1", "l2", "dropout", "learning_rate", "key")}}  # fmt: skip
+    structure = type(structure)(**{**vars(structure), **{
+        name: any(getattr(p.structure, name) for p in plans) for name in _PER_TOWER_PASSES}})
+    numbers = TowerNumbers.stacked([plan.numbers for plan in plans])
     trainer = _trainer_of(structure, TowerState.stacked([plan.state() for plan in plans]),
                           numbers, X, y, None, validation, batch_size=batch_size,
                           seeds=seeds)  # fmt: skip
@@ -257,7 +266,8 @@ def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, repo
     while trainer.state.epoch < epochs:
         first = trainer.state.epoch
         trained = trainer.train(epochs - first)
-        logs = [_epoch_logs(structure, trained, k, y_val) for k in range(len(plans))]
+        logs = [_epoch_logs(structure, trained, k, y_val, numbers.label_smoothing[k])
+                for k in range(len(plans))]  # fmt: skip
         for i in range(len(trained.losses)):
             for k, history in enumerate(histories):
                 _append(history, logs[k][i])

@@ -3,8 +3,9 @@ Keras loss, and Keras' own per-sample loss and accuracy functions."""
 
 import numpy as np
 
-from .._losses import PoissonLogLink, poisson_log_link
+from .._losses import PoissonLogLink, SmoothedSparseCategoricalCrossentropy, poisson_log_link
 from .._tensorflow import keras, tf
+from .regularizers import LabelSmoothing
 
 __all__ = ["loss_kind", "per_sample_accuracy", "per_sample_loss"]
 
@@ -18,11 +19,13 @@ def loss_kind(loss):
     if config.get("reduction") != "sum_over_batch_size":
         return None
     if type(loss) is keras.losses.BinaryCrossentropy:
-        if config["from_logits"] and not config["label_smoothing"] and config["axis"] == -1:
+        if config["from_logits"] and config["axis"] == -1:
             return ("binary",)
     elif type(loss) is keras.losses.SparseCategoricalCrossentropy:
         if config["from_logits"] and config.get("ignore_class") is None:
             return ("categorical",)
+    elif type(loss) is SmoothedSparseCategoricalCrossentropy:
+        return ("categorical",)
     elif type(loss) is keras.losses.MeanSquaredError:
         return ("squared_error",)
     elif type(loss) is keras.losses.MeanAbsoluteError:
@@ -34,11 +37,17 @@ def loss_kind(loss):
     return None
 
 
-def per_sample_loss(kind, outputs, y):
-    """Keras' own loss functions, per sample (the compiled loss before reduction)."""
+def per_sample_loss(kind, outputs, y, smoothing=None):
+    """Keras' own loss functions, per sample (the compiled loss before
+    reduction); a classifier's with each row's label ``smoothing`` (a
+    vector, or None: none)."""
     if kind[0] == "binary":
+        if smoothing is not None:
+            y = LabelSmoothing.binary_targets(y, smoothing[:, None])
         return keras.losses.binary_crossentropy(y, outputs, from_logits=True)
     if kind[0] == "categorical":
+        if smoothing is not None:
+            return LabelSmoothing.categorical_loss(y[:, 0], outputs, smoothing)
         return keras.losses.sparse_categorical_crossentropy(
             tf.cast(y[:, 0], tf.int32), outputs, from_logits=True
         )

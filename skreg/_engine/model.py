@@ -5,11 +5,15 @@ truth), or says why the program does not cover the model; the model's
 variables and optimizer slots go into a :class:`TowerState` and the trained
 state goes back into them, so ``model_`` stays a Keras model trained in place."""
 
+import math
+
 import scipy.sparse as sp
 
 from .._tensorflow import keras, tf
 from ..network import InputAugmentation
 from .losses import loss_kind
+from .numbers import TowerNumbers
+from .regularizers import L1Penalty, L2Penalty, LabelSmoothing, MaxNorm, Unreadable, WeightDecay
 from .rules import read_rule, rule_of
 from .structure import TowerStructure, fuses_update, is_binary, trainable_positions
 from .trainer import TowerState
@@ -22,18 +26,27 @@ class NotOnProgram(Exception):
 
 
 # Options of Keras' optimizers that the program does not apply.
-_OPTIONS_OFF_PROGRAM = ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema",
-                        "loss_scale_factor", "gradient_accumulation_steps", "centered",
+_OPTIONS_OFF_PROGRAM = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps", "centered",
                         "amsgrad")  # fmt: skip
+# Keras' gradient clippings, which the program applies (one at most: Keras
+# refuses two).
+_CLIPPINGS = ("clipnorm", "clipvalue", "global_clipnorm")
+# Keras' learning-rate schedules, which the program calls at each step.
+_SCHEDULES = ("ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "InverseTimeDecay",
+              "PolynomialDecay", "CosineDecayRestarts")  # fmt: skip
 
 
 def _options_off_program(optimizer):
     """The optimizer's options the program does not apply, as name=value."""
     options = [f"{name}={getattr(optimizer, name)!r}" for name in _OPTIONS_OFF_PROGRAM
                if getattr(optimizer, name, None)]  # fmt: skip
-    if isinstance(getattr(optimizer, "_learning_rate", None),
-                  keras.optimizers.schedules.LearningRateSchedule):  # fmt: skip
-        options.append("a learning-rate schedule")
+    learning_rate = optimizer.get_config()["learning_rate"]
+    if isinstance(learning_rate, dict) and learning_rate.get("class_name") not in _SCHEDULES:
+        options.append(f"a learning-rate schedule of type {learning_rate.get('class_name')}")
+    try:
+        WeightDecay.read(optimizer)
+    except Unreadable as why:
+        options.append(str(why))
     return options
 
 
@@ -45,13 +58,39 @@ def _optimizer_off_program(optimizer):
 
 
 def optimizer_kind(optimizer):
-    """(kind, [learning rate and three numbers]) of an optimizer the program
-    updates with Keras' formulas (:func:`~skreg._engine.rules.read_rule`),
-    or None."""
+    """(kind, {number name: value}) of an optimizer the program updates
+    with Keras' formulas (:func:`~skreg._engine.rules.read_rule`), or None."""
     if _options_off_program(optimizer):
         return None
     read = read_rule(optimizer)
     return None if read is None else (read[0].kind, read[1])
+
+
+class OptimizerReading:
+    """What the program takes of a Keras optimizer: its rule's ``kind`` and
+    ``numbers``, its learning rate (1 under a schedule, whose factor it is),
+    the ``schedule`` (class name and config items) or None, its
+    ``clipping`` (a Keras option name or None) with its value ``clip``, and
+    its ``weight_decay``."""
+
+    def __init__(self, optimizer):
+        recognised = optimizer_kind(optimizer)
+        if recognised is None:
+            raise NotOnProgram(_optimizer_off_program(optimizer))
+        self.kind, self.numbers = recognised
+        config = optimizer.get_config()
+        learning_rate = config["learning_rate"]
+        if isinstance(learning_rate, dict):
+            self.schedule = (learning_rate["class_name"], tuple(sorted(
+                (name, tuple(value) if isinstance(value, list) else value)
+                for name, value in learning_rate["config"].items())))  # fmt: skip
+            self.learning_rate = 1.0
+        else:
+            self.schedule, self.learning_rate = None, float(learning_rate)
+        clippings = [name for name in _CLIPPINGS if config.get(name)]
+        self.clipping = clippings[0] if clippings else None
+        self.clip = float(config[self.clipping]) if clippings else 0.0
+        self.weight_decay = WeightDecay.read(optimizer)
 
 
 def _optimizer_slots(optimizer, kind, variables):
@@ -59,16 +98,6 @@ def _optimizer_slots(optimizer, kind, variables):
     (:func:`~skreg._engine.structure.optimizer_slots` per variable)."""
     rule = rule_of(kind)
     return [slot for variable in variables for slot in rule.keras_slots(optimizer, variable)]
-
-
-def _penalty_factors(regularizer):
-    if regularizer is None:
-        return 0.0, 0.0
-    if type(regularizer) not in (keras.regularizers.L1, keras.regularizers.L2,
-                                 keras.regularizers.L1L2):  # fmt: skip
-        raise NotOnProgram(f"a kernel regularizer of type {type(regularizer).__name__}")
-    config = regularizer.get_config()
-    return float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
 
 
 def _check_plain(layer, *names):
@@ -84,8 +113,8 @@ def _check_dense(layer, *, output):
         raise NotOnProgram(f"layer {layer.name!r} has an activation of its own")
     if getattr(layer, "lora_enabled", False) or layer.dtype_policy.name != "float32":
         raise NotOnProgram(f"layer {layer.name!r} is not a plain float32 Dense layer")
-    _check_plain(layer, "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                 "bias_constraint", *(["kernel_regularizer"] if output else []))  # fmt: skip
+    _check_plain(layer, "bias_regularizer", "activity_regularizer", "bias_constraint",
+                 *(["kernel_regularizer", "kernel_constraint"] if output else []))  # fmt: skip
 
 
 def _read_layers(model):
@@ -139,23 +168,27 @@ def _read_layers(model):
                 raise NotOnProgram(f"layer {batch_norm.name!r} is not a plain batch norm")
             _check_plain(batch_norm, "beta_regularizer", "gamma_regularizer",
                          "beta_constraint", "gamma_constraint")  # fmt: skip
+        try:
+            penalties = (L1Penalty.read(dense), L2Penalty.read(dense), MaxNorm.read(dense))
+        except Unreadable as why:
+            raise NotOnProgram(str(why)) from None
         shared.add((
             activation,
-            _penalty_factors(dense.kernel_regularizer),
+            penalties,
             0.0 if dropout is None else float(dropout.rate),
             None if batch_norm is None else (float(batch_norm.momentum),
                                              float(batch_norm.epsilon)),
         ))  # fmt: skip
     if len(shared) > 1:
-        raise NotOnProgram("hidden layers with different activations, penalties, dropout "
-                           "or batch norm")  # fmt: skip
+        raise NotOnProgram("hidden layers with different activations, penalties, max-norms, "
+                           "dropout or batch norm")  # fmt: skip
     return hidden, output, shared.pop(), augmentation
 
 
 class ModelPlan:
     """How the program trains a Keras model: its ``structure`` (the cache
-    key), its ``numbers`` (penalties, dropout, learning rate, optimizer), and
-    its variables and slot variables in the program's order."""
+    key), its ``numbers`` (:class:`TowerNumbers` of one tower), and its
+    variables and slot variables in the program's order."""
 
     def __init__(self, model, structure, numbers, variables, slots):
         self.model = model
@@ -165,7 +198,10 @@ class ModelPlan:
         self.slots = slots
 
     def learning_rate(self):
-        """The optimizer's learning rate now (a callback may change it)."""
+        """The optimizer's learning rate now (a callback may change it); 1
+        under a schedule, which the program applies itself."""
+        if self.structure.schedule is not None:
+            return 1.0
         return float(self.model.optimizer.learning_rate.numpy())
 
     def state(self, *, epoch=0):
@@ -191,7 +227,22 @@ class ModelPlan:
             variable.assign(tf.reshape(value, variable.shape))
         for variable, value in zip(self.slots, state.slots):
             variable.assign(tf.reshape(value, variable.shape))
-        self.model.optimizer.iterations.assign(state.iteration)
+        optimizer = self.model.optimizer
+        optimizer.iterations.assign(state.iteration)
+        rule_of(self.structure.optimizer).write_keras(optimizer, state.iteration)
+
+
+def _model_variables(hidden, output, batch_norm):
+    """The model's weights in the program's order (the module docstring's layout)."""
+    variables = []
+    for group in hidden:
+        variables.append(group["dense"].kernel)
+        if batch_norm is None:
+            variables.append(group["dense"].bias)
+        else:
+            layer = group["batch_norm"]
+            variables += [layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance]
+    return variables + [output.kernel, output.bias]
 
 
 def plan_model(model, X, *, like=None):
@@ -206,28 +257,17 @@ def plan_model(model, X, *, like=None):
     loss = loss_kind(model.loss)
     if loss is None:
         raise NotOnProgram(f"the loss {model.loss!r}")
-    recognised = optimizer_kind(model.optimizer)
-    if recognised is None:
-        raise NotOnProgram(_optimizer_off_program(model.optimizer))
-    kind, hyper = recognised
-    hidden, output, (activation, (l1, l2), dropout, batch_norm), augmentation = _read_layers(
-        model
-    )
+    optimizer = OptimizerReading(model.optimizer)
+    hidden, output, (activation, (l1, l2, max_norm), dropout, batch_norm), augmentation = (
+        _read_layers(model))  # fmt: skip
     input_dropout, input_noise = (
         (0.0, 0.0) if augmentation is None else (augmentation.dropout, augmentation.noise)
     )
-    variables = []
-    for group in hidden:
-        variables.append(group["dense"].kernel)
-        if batch_norm is None:
-            variables.append(group["dense"].bias)
-        else:
-            layer = group["batch_norm"]
-            variables += [layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance]
-    variables += [output.kernel, output.bias]
+    smoothing = LabelSmoothing.read(model.loss)
+    variables = _model_variables(hidden, output, batch_norm)
     structure = TowerStructure(
         n_hidden=len(hidden), activation=activation, batch_norm=batch_norm is not None,
-        loss=loss, optimizer=kind, sparse=sp.issparse(X), binary=is_binary(X),
+        loss=loss, optimizer=optimizer.kind, sparse=sp.issparse(X), binary=is_binary(X),
         fused_update=fuses_update(X.shape[1], int(variables[0].shape[1])),
         # Penalties are in every fit's program (at 0 they cost little), so
         # that fits that differ in them share one. Dropout's draws cost ~10%
@@ -235,15 +275,21 @@ def plan_model(model, X, *, like=None):
         with_l1=True, with_l2=True,
         with_dropout=dropout > 0 or bool(like is not None and like.with_dropout),
         with_input_dropout=input_dropout > 0, with_input_noise=input_noise > 0,
+        with_weight_decay=optimizer.weight_decay > 0, with_max_norm=max_norm < math.inf,
+        with_label_smoothing=smoothing > 0, clipping=optimizer.clipping,
+        schedule=optimizer.schedule,
         **({} if batch_norm is None else dict(batch_norm_momentum=batch_norm[0],
                                               batch_norm_epsilon=batch_norm[1])),
     )  # fmt: skip
-    numbers = {"l1": [l1], "l2": [l2], "dropout": [dropout], "learning_rate": [hyper[0]],
-               "optimizer": hyper[1:], "key": [0], "input_dropout": input_dropout,
-               "input_noise": input_noise}  # fmt: skip
+    numbers = TowerNumbers(
+        1, optimizer.numbers, learning_rate=optimizer.learning_rate, l1=l1, l2=l2,
+        dropout=dropout, weight_decay=optimizer.weight_decay, max_norm=max_norm,
+        label_smoothing=smoothing, clip=optimizer.clip, input_dropout=input_dropout,
+        input_noise=input_noise,
+    )  # fmt: skip
     trained = [variables[p] for p in trainable_positions(structure)]
     try:
-        slots = _optimizer_slots(model.optimizer, kind, trained)
+        slots = _optimizer_slots(model.optimizer, optimizer.kind, trained)
     # The slots are private attributes of Keras' optimizers (3.5 to 3.15): a
     # release that keeps them elsewhere trains with Keras' fit, as before.
     except (AttributeError, IndexError, KeyError, TypeError) as error:

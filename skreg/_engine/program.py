@@ -8,10 +8,14 @@ from .._tensorflow import keras, tf
 from . import batches
 from .batches import DenseBatch, SparseBatch, SparseHeldOut
 from .losses import per_sample_accuracy, per_sample_loss
+from .numbers import TowerNumbers
+from .regularizers import L1Penalty, L2Penalty
+from .rules import rule_of
 from .structure import optimizer_slots, trainable_positions, weight_layout
-from .updates import first_kernel_update, penalised_update, per_tower, uniform_per_tower
+from .updates import (WeightFactors, first_kernel_update, penalised_gradient, per_tower,
+                      tower_sums, uniform_per_tower, weight_update)
 
-__all__ = ["make_program"]
+__all__ = ["TowerProgram", "learning_rate_schedule", "make_program"]
 
 
 def _batch_matmul(a, b, adj_x=False, adj_y=False):
@@ -98,12 +102,14 @@ def _forward(structure, layout, weights, first_product, numbers, *, member=None,
     return outputs, moving
 
 
-def _losses(structure, outputs, y):
-    """[K, rows]: the per-sample loss of every tower (Keras' loss functions)."""
+def _losses(structure, outputs, y, smoothing=None):
+    """[K, rows]: the per-sample loss of every tower (Keras' loss functions),
+    with each tower's label smoothing (``smoothing`` [K], or None)."""
     n_towers, n_rows = tf.shape(outputs)[0], tf.shape(outputs)[1]
     flat = tf.reshape(outputs, [n_towers * n_rows, -1])
     flat.set_shape([None, None])
-    losses = per_sample_loss(structure.loss, flat, tf.tile(y, [n_towers, 1]))
+    per_row = None if smoothing is None else tf.repeat(smoothing, n_rows)
+    losses = per_sample_loss(structure.loss, flat, tf.tile(y, [n_towers, 1]), per_row)
     return tf.reshape(losses, [n_towers, n_rows])
 
 
@@ -112,18 +118,12 @@ def _penalties(structure, layout, weights, numbers):
     to the loss it reports, validation loss included)."""
     n_towers = tf.shape(numbers["l2"])[0]
     total = tf.zeros([n_towers])
-    for p, (kind, layer) in enumerate(layout):
-        if kind != "kernel":
-            continue
-        for name, on, term in (("l1", structure.with_l1, tf.abs),
-                               ("l2", structure.with_l2, tf.square)):  # fmt: skip
-            if on:
-                if layer == 0:  # [n_features, K * units]
-                    sums = tf.reduce_sum(tf.reshape(tf.reduce_sum(term(weights[p]), axis=0),
-                                                    [n_towers, -1]), axis=1)  # fmt: skip
-                else:
-                    sums = tf.reduce_sum(term(weights[p]), axis=[1, 2])
-                total += numbers[name] * sums
+    for p, (kind, _) in enumerate(layout):
+        if kind == "kernel":
+            for penalty, on in ((L1Penalty, structure.with_l1), (L2Penalty, structure.with_l2)):
+                if on:
+                    total += tower_sums(penalty.terms(weights[p], 1.0), n_towers) * numbers[
+                        penalty.name]
     return total
 
 
@@ -140,10 +140,6 @@ def _signature(structure, n_weights):
     matrix, vector = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32)
     weights = [tf.TensorSpec([None, None], tf.float32)]
     weights += [tf.TensorSpec([None, None, None], tf.float32)] * (n_weights - 1)
-    numbers = {name: vector for name in ("l1", "l2", "dropout", "learning_rate")}
-    numbers["optimizer"] = tf.TensorSpec([3], tf.float32)
-    numbers["key"] = tf.TensorSpec([None], tf.int64)
-    numbers["input_dropout"] = numbers["input_noise"] = tf.TensorSpec([], tf.float32)
     index = tf.TensorSpec([None], tf.int64)
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
     # row splits, tower splits; the held-out matrix, or the sparse rows'
@@ -161,220 +157,103 @@ def _signature(structure, n_weights):
                        vector)  # fmt: skip
     else:
         evaluation += (matrix,)
+    numbers = TowerNumbers.signature(rule_of(structure.optimizer).number_names)
     return (data, matrix, matrix, matrix, evaluation, weights, slots,
             tf.TensorSpec([2], tf.int64), numbers, index, tf.TensorSpec([5], tf.int64))  # fmt: skip
 
 
-def make_program(structure):
-    layout = weight_layout(structure)
-    trainable = trainable_positions(structure)
-    n_slots = optimizer_slots(structure.optimizer)
+class _Call:
+    """One call's inputs, and what the traced steps derive from them once,
+    outside the loops (each weight's per-tower factors: in the step they
+    were ~200 of its ~670 ops, traced, optimised and run every step again
+    for the same values)."""
 
-    def program(data, y, row_weight, member, evaluation, weights, slots, counters, numbers,
-                train_rows, settings):  # fmt: skip
-        epochs, batch_size, shuffle_seed, dropout_seed, milliseconds = (settings[i]
-                                                                        for i in range(5))
-        first_epoch, end_epoch = counters[0], counters[0] + epochs
+    def __init__(self, program, data, y, row_weight, member, evaluation, numbers, train_rows,
+                 settings):  # fmt: skip
+        structure = program.structure
+        self.data, self.y, self.row_weight, self.member = data, y, row_weight, member
+        self.evaluation, self.numbers, self.train_rows = evaluation, numbers, train_rows
+        # The settings: epochs, batch size, shuffle seed, dropout seed, milliseconds.
+        self.batch_size, self.shuffle_seed, self.dropout_seed = (settings[i] for i in (1, 2, 3))
+        self.n_rows = tf.shape(y, out_type=tf.int64)[0]
+        self.n_towers = tf.shape(numbers["l2"])[0]
+        # The batches are cut from train_rows (a fold's training rows); the
+        # other rows are only scored (its held-out rows).
+        self.n_train = tf.shape(train_rows, out_type=tf.int64)[0]
+        self.n_steps = (self.n_train + self.batch_size - 1) // self.batch_size
+        self.input_changes = (
+            numbers["input_dropout"] if structure.with_input_dropout else None,
+            numbers["input_noise"] if structure.with_input_noise else None,
+        )
+        # Input dropout scales the kept values by 1 / (1 - rate).
+        self.input_scale = (1.0 / (1.0 - self.input_changes[0])
+                            if structure.with_input_dropout else None)  # fmt: skip
+        self.smoothing = numbers["label_smoothing"] if structure.with_label_smoothing else None
+        if structure.sparse:
+            self.sparse_batches = PartitionedBatches(*data, binary=structure.binary)
+            # The held-out rows' non-zeros, gathered by the trainer (see
+            # SparseHeldOut); their values are empty where all are 1.
+            self.held_out = SparseHeldOut(*evaluation[3:])
+            self.steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
+        else:
+            self.steps_per_part = self.n_steps
+
+    def factors(self, program, weights):
+        """{position: WeightFactors} of the trained weights, at a rate scale of 1."""
+        structure, numbers, layout = program.structure, self.numbers, program.layout
+        rate = numbers["learning_rate"]
+        factors = {}
+        for p in program.trainable:
+            hidden_kernel = layout[p][0] == "kernel"
+            penalty = {name: per_tower(numbers[name], weights[p])
+                       for name, on in (("l1", structure.with_l1), ("l2", structure.with_l2))
+                       if on and hidden_kernel}  # fmt: skip
+            factors[p] = WeightFactors(
+                per_tower(rate, weights[p]), **penalty,
+                decay=(per_tower(numbers["weight_decay"] * rate, weights[p])
+                       if structure.with_weight_decay else None),
+                clip=numbers["clip"] if structure.clipping else None,
+                max_norm=numbers["max_norm"] if structure.with_max_norm and hidden_kernel
+                else None,
+            )  # fmt: skip
+        return factors
+
+    def held_out_product(self, structure, kernel, begin, end):
+        """``x @ kernel`` for the evaluation rows ``begin`` to ``end``."""
+        if structure.sparse:
+            return self.held_out.product(kernel, begin, end)
+        return tf.matmul(tf.gather(self.evaluation[3], self.evaluation[0][begin:end]), kernel)
+
+
+class TowerProgram:
+    """Some more epochs of a group of towers from a state, as one traced
+    TensorFlow function per :class:`~skreg._engine.structure.TowerStructure`."""
+
+    def __init__(self, structure):
+        self.structure = structure
+        self.layout = weight_layout(structure)
+        self.trainable = trainable_positions(structure)
+        self.rule = rule_of(structure.optimizer)
+        self.schedule = learning_rate_schedule(structure.schedule)
+
+    def traced(self):
+        return tf.function(self.run, input_signature=_signature(self.structure, len(self.layout)),
+                           autograph=False)  # fmt: skip
+
+    def run(self, data, y, row_weight, member, evaluation, weights, slots, counters, numbers,
+            train_rows, settings):  # fmt: skip
+        call = _Call(self, data, y, row_weight, member, evaluation, numbers, train_rows, settings)
+        call.weight_factors = call.factors(self, weights)
+        first_epoch, end_epoch = counters[0], counters[0] + settings[0]
         # The call ends after the first epoch that ends past its time, so
         # that Python (Ctrl-C, progress, the caller's loop) gets control back
         # often; the counters say how many epochs it trained.
-        deadline = tf.timestamp() + tf.cast(milliseconds, tf.float64) / 1000.0
-        n_rows = tf.shape(y, out_type=tf.int64)[0]
-        n_towers = tf.shape(numbers["l2"])[0]
-        # The batches are cut from train_rows (a fold's training rows); the
-        # other rows are only scored (its held-out rows).
-        n_train = tf.shape(train_rows, out_type=tf.int64)[0]
-        n_steps = (n_train + batch_size - 1) // batch_size
-        # Each weight's per-tower numbers, shaped to it once, outside the
-        # loops: in the step they were ~200 of its ~670 ops, traced, optimised
-        # and run every step again for the same values.
-        rates = {
-            p: per_tower(numbers["learning_rate"], *layout[p], weights[p]) for p in trainable
-        }
-        penalty_factors = {
-            p: tuple(per_tower(numbers[name], *layout[p], weights[p]) if on else None
-                     for name, on in (("l1", structure.with_l1), ("l2", structure.with_l2)))
-            for p in trainable if layout[p][0] == "kernel"
-        }  # fmt: skip
-        hyper = tf.unstack(numbers["optimizer"], num=3)
-        augmenting = structure.with_input_dropout or structure.with_input_noise
-        input_changes = (numbers["input_dropout"] if structure.with_input_dropout else None,
-                         numbers["input_noise"] if structure.with_input_noise else None)
-        # Input dropout scales the kept values by 1 / (1 - rate).
-        input_scale = 1.0 / (1.0 - input_changes[0]) if structure.with_input_dropout else None
-        if structure.sparse:
-            sparse_batches = PartitionedBatches(*data, binary=structure.binary)
-            # The held-out rows' non-zeros, gathered by the trainer (see
-            # SparseHeldOut); their values are empty where all are 1.
-            held_out = SparseHeldOut(*evaluation[3:])
-            steps_per_part = tf.constant(STEPS_PER_PARTITION, tf.int64)
+        deadline = tf.timestamp() + tf.cast(settings[4], tf.float64) / 1000.0
+        call.first_epoch = first_epoch
+        if self.structure.sparse:
             # The group's first layer, all towers' units: a lone network's is
             # mostly narrow, a search's wide (see batches.NARROW_WIDTH).
-            narrow = tf.shape(weights[0])[1] < batches.NARROW_WIDTH
-        else:
-            steps_per_part = n_steps
-
-        def held_out_product(kernel, begin, end):
-            """``x @ kernel`` for the evaluation rows ``begin`` to ``end``."""
-            if structure.sparse:
-                return held_out.product(kernel, begin, end)
-            return tf.matmul(tf.gather(evaluation[3], evaluation[0][begin:end]), kernel)
-
-        def train_step(batch, step, iteration, weights, slots, loss_sum, correct_sum):
-            seed = tf.stack([dropout_seed, iteration * 1024])
-            if augmenting and not structure.sparse:
-                # The towers share the batch, so they share its changes.
-                batch = batch.augmented(seed + [0, 1021], *input_changes)
-            y_batch = tf.gather(y, batch.rows)
-            w_batch = tf.gather(row_weight, batch.rows, axis=1)
-            m_batch = tf.gather(member, batch.rows, axis=1)
-            # The first layer's product is taken off the tape: its kernel
-            # gradient is the batch's own x.T @ (gradient of the product).
-            first_product = batch.product(weights[0])
-            watched = [first_product] + [weights[p] for p in trainable[1:]]
-            with tf.GradientTape() as tape:
-                tape.watch(watched)
-                outputs, moving = _forward(
-                    structure, layout, weights, first_product, numbers, member=m_batch,
-                    seed=seed,
-                )  # fmt: skip
-                # Keras' "sum_over_batch_size", each tower over its own rows.
-                count = tf.reduce_sum(m_batch, axis=1)
-                data_losses = tf.math.divide_no_nan(
-                    tf.reduce_sum(_losses(structure, outputs, y_batch) * w_batch, axis=1), count
-                )
-                # The towers share no weight: the sum's gradient is each one's own.
-                total = tf.reduce_sum(data_losses)
-            product_gradient, *gradients = tape.gradient(total, watched)
-            gradients = [batch.kernel_gradient(product_gradient), *gradients]
-            new_weights, new_slots = list(weights), list(slots)
-            tower_losses = data_losses
-            for j, (p, gradient) in enumerate(zip(trainable, gradients)):
-                layer = layout[p][1]
-                l1, l2 = penalty_factors.get(p, (None, None))
-                update = (
-                    functools.partial(first_kernel_update, structure.fused_update)
-                    if p == 0
-                    else penalised_update
-                )
-                new_weights[p], new_slots[j * n_slots : (j + 1) * n_slots], sums = update(
-                    structure.optimizer, weights[p], slots[j * n_slots : (j + 1) * n_slots],
-                    gradient, rates[p], l1, l2, hyper, iteration,
-                )  # fmt: skip
-                if sums is not None:
-                    if layer == 0:
-                        sums = tf.reduce_sum(tf.reshape(sums, [n_towers, -1]), axis=1)
-                    tower_losses += sums
-            for p, value in moving.items():
-                new_weights[p] = value
-            if structure.classifies:
-                # Keras' compiled accuracy: training outputs, rows not weighted.
-                hits = per_sample_accuracy(structure.loss, outputs, y_batch)
-                correct_sum += tf.reduce_sum(hits * m_batch, axis=1)
-            return (step + 1, iteration + 1, new_weights, new_slots,
-                    loss_sum + tower_losses * count, correct_sum)  # fmt: skip
-
-        def evaluate(weights):
-            """Each block's towers on the block's rows (a fold's held-out rows),
-            inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
-            _, row_splits, tower_splits = evaluation[:3]
-            n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(n_towers, tf.int64)
-
-            def block_body(block, outputs):
-                first, last = tower_splits[block], tower_splits[block + 1]
-                block_weights = [
-                    weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
-                    for p, weight in enumerate(weights)
-                ]
-                block_end = row_splits[block + 1]
-
-                def chunk_body(start, outputs):
-                    end = tf.minimum(start + batches.EVALUATION_BATCH_SIZE, block_end)
-                    product = held_out_product(block_weights[0], start, end)
-                    batch, _ = _forward(structure, layout, block_weights, product, numbers)
-                    flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
-                    return end, outputs.write(outputs.size(), flat)
-
-                _, outputs = tf.while_loop(
-                    lambda start, _: start < block_end, chunk_body,
-                    (row_splits[block], outputs), parallel_iterations=1,
-                )  # fmt: skip
-                return block + 1, outputs
-
-            _, outputs = tf.while_loop(
-                lambda block, _: block < tf.shape(tower_splits, out_type=tf.int64)[0] - 1,
-                block_body,
-                (tf.constant(0, tf.int64),
-                 # Flat blocks of any size, and none at all (a fit without validation).
-                 tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
-                                element_shape=tf.TensorShape([None]))),
-                parallel_iterations=1,
-            )  # fmt: skip
-            return outputs.concat()
-
-        def epoch_body(epoch, iteration, weights, slots, logs, outputs):
-            # The order of a separate fit on the training rows alone.
-            shuffled = tf.random.stateless_uniform([n_train], tf.stack([shuffle_seed, epoch]))
-            order = tf.gather(train_rows, tf.argsort(shuffled))
-            if structure.sparse:
-                # Each row's place in the order; the others' a place no partition reaches.
-                never = (n_steps + STEPS_PER_PARTITION) * batch_size
-                position = tf.tensor_scatter_nd_update(
-                    tf.fill([n_rows], never), order[:, None], tf.range(n_train)
-                )
-                # An epoch's input changes, drawn once for all its batches
-                # (a second stream: the seed's second number is negative).
-                augmentation = (sparse_batches.augmentation(
-                    tf.stack([dropout_seed, -1 - epoch]), *input_changes, column_order=~narrow
-                ) if augmenting else None)  # fmt: skip
-
-            def part_body(first_step, iteration, weights, slots, loss_sum, correct_sum):
-                """The steps from first_step on whose batches one partition places."""
-                if structure.sparse:
-                    partition = sparse_batches.partition(position, batch_size, first_step,
-                                                         n_train, augmentation,
-                                                         column_order=~narrow)  # fmt: skip
-
-                    def batch(step):
-                        return SparseBatch(partition, step - first_step,
-                                           sparse_batches.n_features, sparse_batches.split,
-                                           input_scale, narrow=narrow)  # fmt: skip
-
-                else:
-
-                    def batch(step):
-                        end = tf.minimum((step + 1) * batch_size, n_train)
-                        return DenseBatch(data[0], order[step * batch_size : end])
-
-                _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
-                    lambda step, *_: step < tf.minimum(first_step + steps_per_part, n_steps),
-                    lambda step, *loop: train_step(batch(step), step, *loop),
-                    (first_step, iteration, weights, slots, loss_sum, correct_sum),
-                    parallel_iterations=1,
-                )  # fmt: skip
-                return (first_step + steps_per_part, iteration, weights, slots, loss_sum,
-                        correct_sum)  # fmt: skip
-
-            zeros = tf.zeros([n_towers])
-            _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
-                lambda first_step, *_: first_step < n_steps, part_body,
-                (tf.constant(0, tf.int64), iteration, weights, slots, zeros, zeros),
-                parallel_iterations=1,
-            )  # fmt: skip
-            # Keras' epoch loss: the batch losses weighted by their sizes.
-            n_trained = tf.reduce_sum(member, axis=1)
-            at = tf.cast(epoch - first_epoch, tf.int32)
-            logs = {
-                "loss": logs["loss"].write(at, tf.math.divide_no_nan(loss_sum, n_trained)),
-                "accuracy": logs["accuracy"].write(
-                    at, tf.math.divide_no_nan(correct_sum, n_trained)
-                ),
-                "penalty": logs["penalty"].write(
-                    at, _penalties(structure, layout, weights, numbers)
-                ),
-            }
-            return (epoch + 1, iteration, weights, slots, logs,
-                    outputs.write(at, evaluate(weights)))  # fmt: skip
+            call.narrow = tf.shape(weights[0])[1] < batches.NARROW_WIDTH
 
         def more_epochs(epoch, *_):
             return tf.logical_and(
@@ -383,7 +262,7 @@ def make_program(structure):
             )
 
         epoch, iteration, weights, slots, logs, outputs = tf.while_loop(
-            more_epochs, epoch_body,
+            more_epochs, functools.partial(self._epoch, call),
             (first_epoch, counters[1], weights, slots,
              {name: tf.TensorArray(tf.float32, size=0, dynamic_size=True)
               for name in ("loss", "accuracy", "penalty")},
@@ -396,6 +275,201 @@ def make_program(structure):
         logs = {name: log.stack() for name, log in logs.items()}
         return weights, slots, tf.stack([epoch, iteration]), logs, outputs.stack()
 
-    return tf.function(
-        program, input_signature=_signature(structure, len(layout)), autograph=False
-    )
+    def _epoch(self, call, epoch, iteration, weights, slots, logs, outputs):
+        structure = self.structure
+        # The order of a separate fit on the training rows alone.
+        shuffled = tf.random.stateless_uniform([call.n_train],
+                                               tf.stack([call.shuffle_seed, epoch]))  # fmt: skip
+        call.order = tf.gather(call.train_rows, tf.argsort(shuffled))
+        if structure.sparse:
+            # Each row's place in the order; the others' a place no partition reaches.
+            never = (call.n_steps + STEPS_PER_PARTITION) * call.batch_size
+            call.position = tf.tensor_scatter_nd_update(
+                tf.fill([call.n_rows], never), call.order[:, None], tf.range(call.n_train)
+            )
+            # An epoch's input changes, drawn once for all its batches
+            # (a second stream: the seed's second number is negative).
+            call.augmentation = (call.sparse_batches.augmentation(
+                tf.stack([call.dropout_seed, -1 - epoch]), *call.input_changes,
+                column_order=~call.narrow,
+            ) if any(c is not None for c in call.input_changes) else None)  # fmt: skip
+        zeros = tf.zeros([call.n_towers])
+        _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
+            lambda first_step, *_: first_step < call.n_steps,
+            functools.partial(self._part, call),
+            (tf.constant(0, tf.int64), iteration, weights, slots, zeros, zeros),
+            parallel_iterations=1,
+        )  # fmt: skip
+        # Keras' epoch loss: the batch losses weighted by their sizes.
+        n_trained = tf.reduce_sum(call.member, axis=1)
+        at = tf.cast(epoch - call.first_epoch, tf.int32)
+        logs = {
+            "loss": logs["loss"].write(at, tf.math.divide_no_nan(loss_sum, n_trained)),
+            "accuracy": logs["accuracy"].write(at, tf.math.divide_no_nan(correct_sum, n_trained)),
+            "penalty": logs["penalty"].write(
+                at, _penalties(structure, self.layout, weights, call.numbers)),
+        }  # fmt: skip
+        return (epoch + 1, iteration, weights, slots, logs,
+                outputs.write(at, self._evaluate(call, weights)))  # fmt: skip
+
+    def _part(self, call, first_step, iteration, weights, slots, loss_sum, correct_sum):
+        """The steps from first_step on whose batches one partition places."""
+        if self.structure.sparse:
+            partition = call.sparse_batches.partition(
+                call.position, call.batch_size, first_step, call.n_train, call.augmentation,
+                column_order=~call.narrow,
+            )  # fmt: skip
+
+            def batch(step):
+                return SparseBatch(partition, step - first_step, call.sparse_batches.n_features,
+                                   call.sparse_batches.split, call.input_scale,
+                                   narrow=call.narrow)  # fmt: skip
+
+        else:
+
+            def batch(step):
+                end = tf.minimum((step + 1) * call.batch_size, call.n_train)
+                return DenseBatch(call.data[0], call.order[step * call.batch_size : end])
+
+        _, iteration, weights, slots, loss_sum, correct_sum = tf.while_loop(
+            lambda step, *_: step < tf.minimum(first_step + call.steps_per_part, call.n_steps),
+            lambda step, *loop: self._train_step(call, batch(step), step, *loop),
+            (first_step, iteration, weights, slots, loss_sum, correct_sum),
+            parallel_iterations=1,
+        )  # fmt: skip
+        return (first_step + call.steps_per_part, iteration, weights, slots, loss_sum,
+                correct_sum)  # fmt: skip
+
+    def _train_step(self, call, batch, step, iteration, weights, slots, loss_sum, correct_sum):
+        structure = self.structure
+        seed = tf.stack([call.dropout_seed, iteration * 1024])
+        if any(c is not None for c in call.input_changes) and not structure.sparse:
+            # The towers share the batch, so they share its changes.
+            batch = batch.augmented(seed + [0, 1021], *call.input_changes)
+        y_batch = tf.gather(call.y, batch.rows)
+        w_batch = tf.gather(call.row_weight, batch.rows, axis=1)
+        m_batch = tf.gather(call.member, batch.rows, axis=1)
+        # The first layer's product is taken off the tape: its kernel
+        # gradient is the batch's own x.T @ (gradient of the product).
+        first_product = batch.product(weights[0])
+        watched = [first_product] + [weights[p] for p in self.trainable[1:]]
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            outputs, moving = _forward(structure, self.layout, weights, first_product,
+                                       call.numbers, member=m_batch, seed=seed)  # fmt: skip
+            # Keras' "sum_over_batch_size", each tower over its own rows.
+            count = tf.reduce_sum(m_batch, axis=1)
+            data_losses = tf.math.divide_no_nan(tf.reduce_sum(
+                _losses(structure, outputs, y_batch, call.smoothing) * w_batch, axis=1), count)
+            # The towers share no weight: the sum's gradient is each one's own.
+            total = tf.reduce_sum(data_losses)
+        product_gradient, *gradients = tape.gradient(total, watched)
+        gradients = [batch.kernel_gradient(product_gradient), *gradients]
+        weights, slots, penalty_sums = self._updated(call, weights, slots, gradients, iteration)
+        for p, value in moving.items():
+            weights[p] = value
+        if structure.classifies:
+            # Keras' compiled accuracy: training outputs, rows not weighted.
+            hits = per_sample_accuracy(structure.loss, outputs, y_batch)
+            correct_sum += tf.reduce_sum(hits * m_batch, axis=1)
+        return (step + 1, iteration + 1, weights, slots,
+                loss_sum + (data_losses + penalty_sums) * count, correct_sum)  # fmt: skip
+
+    def _updated(self, call, weights, slots, gradients, iteration):
+        """(weights, slots) after one step's updates, and each tower's
+        penalty before it (Keras reports the loss it took the gradient of)."""
+        structure, n_slots = self.structure, self.rule.n_slots
+        factors = call.weight_factors
+        if self.schedule is not None:  # this step's rate, Keras' schedule at the iteration
+            scale = tf.cast(self.schedule(iteration), tf.float32)
+            factors = {p: WeightFactors(**{**f.as_dict(), "rate": f.rate * scale,
+                                           "decay": None if f.decay is None else f.decay * scale})
+                       for p, f in factors.items()}  # fmt: skip
+        if structure.clipping == "global_clipnorm":
+            factors = self._globally_clipped(call, factors, weights, gradients)
+        step = self.rule.at_step(call.numbers["optimizer"], iteration)
+        new_weights, new_slots = list(weights), list(slots)
+        penalty_sums = tf.zeros([call.n_towers])
+        for j, (p, gradient) in enumerate(zip(self.trainable, gradients)):
+            update = (functools.partial(first_kernel_update, structure.fused_update) if p == 0
+                      else weight_update)  # fmt: skip
+            own = slice(j * n_slots, (j + 1) * n_slots)
+            new_weights[p], new_slots[own], sums = update(
+                structure.optimizer, weights[p], slots[own], gradient, factors[p].as_dict(), step,
+                structure.clipping if structure.clipping != "global_clipnorm" else None,
+            )  # fmt: skip
+            if sums is not None:
+                if p == 0:
+                    sums = tf.reduce_sum(tf.reshape(sums, [call.n_towers, -1]), axis=1)
+                penalty_sums += sums
+        return new_weights, new_slots, penalty_sums
+
+    def _globally_clipped(self, call, factors, weights, gradients):
+        """The factors with each tower's global-norm clipping factor (Keras'
+        ``global_clipnorm``: of all its penalised gradients together)."""
+        squares = tf.zeros([call.n_towers])
+        for p, gradient in zip(self.trainable, gradients):
+            if isinstance(gradient, (list, tuple)):
+                gradient = tf.concat(list(gradient), axis=0)
+            penalised, _ = penalised_gradient(weights[p], gradient, factors[p].l1, factors[p].l2)
+            squares += tower_sums(tf.square(penalised), call.n_towers)
+        norm, clip = tf.sqrt(squares), call.numbers["clip"]
+        scale = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
+        scale = tf.where(clip > 0, scale, 1.0)
+        return {p: WeightFactors(**{**f.as_dict(), "clip": None,
+                                    "gradient_scale": per_tower(scale, weights[p])})
+                for p, f in factors.items()}  # fmt: skip
+
+    def _evaluate(self, call, weights):
+        """Each block's towers on the block's rows (a fold's held-out rows),
+        inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
+        structure = self.structure
+        _, row_splits, tower_splits = call.evaluation[:3]
+        n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(call.n_towers, tf.int64)
+
+        def block_body(block, outputs):
+            first, last = tower_splits[block], tower_splits[block + 1]
+            block_weights = [
+                weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
+                for p, weight in enumerate(weights)
+            ]
+            block_end = row_splits[block + 1]
+
+            def chunk_body(start, outputs):
+                end = tf.minimum(start + batches.EVALUATION_BATCH_SIZE, block_end)
+                product = call.held_out_product(structure, block_weights[0], start, end)
+                batch, _ = _forward(structure, self.layout, block_weights, product, call.numbers)
+                flat = tf.reshape(tf.transpose(batch, [1, 0, 2]), [-1])
+                return end, outputs.write(outputs.size(), flat)
+
+            _, outputs = tf.while_loop(
+                lambda start, _: start < block_end, chunk_body,
+                (row_splits[block], outputs), parallel_iterations=1,
+            )  # fmt: skip
+            return block + 1, outputs
+
+        _, outputs = tf.while_loop(
+            lambda block, _: block < tf.shape(tower_splits, out_type=tf.int64)[0] - 1,
+            block_body,
+            (tf.constant(0, tf.int64),
+             # Flat blocks of any size, and none at all (a fit without validation).
+             tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
+                            element_shape=tf.TensorShape([None]))),
+            parallel_iterations=1,
+        )  # fmt: skip
+        return outputs.concat()
+
+
+def learning_rate_schedule(schedule):
+    """The Keras schedule of a structure's ``schedule`` (its class name and
+    config items, hashable), or None."""
+    if schedule is None:
+        return None
+    class_name, items = schedule
+    config = {name: list(value) if isinstance(value, tuple) else value for name, value in items}
+    return keras.optimizers.schedules.deserialize({"class_name": class_name, "config": config})
+
+
+def make_program(structure):
+    """The traced :class:`TowerProgram` of ``structure``."""
+    return TowerProgram(structure).traced()

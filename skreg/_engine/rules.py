@@ -1,25 +1,23 @@
 """The optimizers the program runs, one class each, as scikit-learn's
 ``_stochastic_optimizers`` and Keras' optimizers have them: how the rule is
-read from a Keras optimizer, the slots it keeps per weight (and where Keras
-keeps them), and its update formula with a learning rate per tower.
+read from a Keras optimizer (its public config), its named numbers, the
+slots it keeps per weight (and where Keras keeps them), and its update
+formula with a learning rate per tower.
 
 A rule's :attr:`~UpdateRule.kind` (its name and the options that change the
 traced graph, such as momentum on or off) is part of a program's structure;
-its numbers (learning rate, then three of its own) are run-time inputs, so
-that fits and towers that differ only in them share a program.
+its numbers are run-time inputs (:class:`~skreg._engine.numbers.TowerNumbers`'
+``optimizer``), so that fits and towers that differ only in them share a
+program. Adding an optimizer is one class here and its test.
 """
 
+import numpy as np
+
 from .._optimizers import FusedAdam, FusedRMSprop
-from .._tensorflow import keras, tf
+from .._tensorflow import keras, optimizer_slot, set_optimizer_scalar, tf
 
-__all__ = ["AdamRule", "RMSpropRule", "SGDRule", "UpdateRule", "read_rule", "rule_of"]
-
-
-def _keras_slot(optimizer, name, variable):
-    """Keras' slot variable ``name`` (``_velocities``, ``_momentums``) of
-    ``variable``: private attributes of Keras 3.5 to 3.15, read here only
-    (a release that moves them makes the planner fall back to Keras' fit)."""
-    return getattr(optimizer, name)[optimizer._get_variable_index(variable)]
+__all__ = ["AdagradRule", "AdamRule", "NadamRule", "RMSpropRule", "SGDRule", "UpdateRule",
+           "read_rule", "rule_of"]
 
 
 class UpdateRule:
@@ -27,6 +25,10 @@ class UpdateRule:
 
     #: The rule's name, the first item of its :attr:`kind`.
     name = None
+    #: The Keras optimizer classes it is read from.
+    keras_classes = ()
+    #: Its numbers, in the optimizer's config names.
+    number_names = ()
 
     @property
     def kind(self):
@@ -40,26 +42,47 @@ class UpdateRule:
 
     @classmethod
     def read(cls, optimizer):
-        """(rule, [learning rate and three numbers]) when ``optimizer`` is
-        this rule's (any option the program does not apply already ruled
-        out), else None."""
-        raise NotImplementedError
+        """(rule, {number name: value}) when ``optimizer`` is this rule's,
+        else None (any option the program does not apply already ruled out)."""
+        if type(optimizer) not in cls.keras_classes:
+            return None
+        config = optimizer.get_config()
+        return cls._from_config(config), {name: float(config[name]) for name in cls.number_names}
+
+    @classmethod
+    def _from_config(cls, config):
+        return cls()
 
     def keras_slots(self, optimizer, variable):
         """Keras' slot variables of ``variable``, in the order of :meth:`apply`'s slots."""
         return []
 
-    def apply(self, weight, slots, gradient, rate, hyper, iteration):
+    def initial_slots(self, weight, numbers):
+        """The slots of an untrained weight (``numbers``: the rule's)."""
+        return [tf.zeros_like(weight) for _ in range(self.n_slots)]
+
+    def at_step(self, numbers, iteration):
+        """What :meth:`apply` reads at a step, computed once for all the
+        weights: the rule's ``numbers`` (tensors) and what depends on the
+        steps trained before this one, ``iteration``."""
+        return dict(numbers)
+
+    def apply(self, weight, slots, gradient, rate, step):
         """(weight, slots) after one step; ``rate`` the towers' learning
-        rates shaped to the weight, ``hyper`` the rule's three numbers,
-        ``iteration`` the steps trained before this one."""
+        rates shaped to the weight, ``step`` from :meth:`at_step`."""
         raise NotImplementedError
+
+    def write_keras(self, optimizer, iteration):
+        """Put the rule's state other than slots (a function of the steps
+        trained) into the Keras optimizer."""
 
 
 class SGDRule(UpdateRule):
     """``keras.optimizers.SGD``, with momentum and Nesterov's variant."""
 
     name = "sgd"
+    keras_classes = (keras.optimizers.SGD,)
+    number_names = ("momentum",)
 
     def __init__(self, momentum=False, nesterov=False):
         self.momentum, self.nesterov = bool(momentum), bool(momentum and nesterov)
@@ -73,29 +96,27 @@ class SGDRule(UpdateRule):
         return 1 if self.momentum else 0
 
     @classmethod
-    def read(cls, optimizer):
-        if type(optimizer) is not keras.optimizers.SGD:
-            return None
-        momentum = optimizer.momentum > 0
-        rule = cls(momentum, momentum and optimizer.nesterov)
-        return rule, [float(optimizer.learning_rate.numpy()), optimizer.momentum, 0.0, 0.0]
+    def _from_config(cls, config):
+        return cls(config["momentum"] > 0, config["nesterov"])
 
     def keras_slots(self, optimizer, variable):
-        # SGD's buffers are public; their index is not.
-        return [_keras_slot(optimizer, "momentums", variable)] if self.momentum else []
+        return [optimizer_slot(optimizer, "momentums", variable)] if self.momentum else []
 
-    def apply(self, weight, slots, gradient, rate, hyper, iteration):
+    def apply(self, weight, slots, gradient, rate, step):
         if not self.momentum:
             return weight - rate * gradient, []
-        velocity = hyper[0] * slots[0] - rate * gradient
-        step = hyper[0] * velocity - rate * gradient if self.nesterov else velocity
-        return weight + step, [velocity]
+        momentum = step["momentum"]
+        velocity = momentum * slots[0] - rate * gradient
+        change = momentum * velocity - rate * gradient if self.nesterov else velocity
+        return weight + change, [velocity]
 
 
 class RMSpropRule(UpdateRule):
     """``keras.optimizers.RMSprop`` (not centered), with or without momentum."""
 
     name = "rmsprop"
+    keras_classes = (keras.optimizers.RMSprop, FusedRMSprop)
+    number_names = ("rho", "momentum", "epsilon")
 
     def __init__(self, momentum=False):
         self.momentum = bool(momentum)
@@ -109,56 +130,120 @@ class RMSpropRule(UpdateRule):
         return 2 if self.momentum else 1
 
     @classmethod
-    def read(cls, optimizer):
-        if type(optimizer) is not FusedRMSprop:
-            return None
-        return cls(optimizer.momentum > 0), [float(optimizer.learning_rate.numpy()),
-                                             optimizer.rho, optimizer.momentum,
-                                             optimizer.epsilon]  # fmt: skip
+    def _from_config(cls, config):
+        return cls(config["momentum"] > 0)
 
     def keras_slots(self, optimizer, variable):
         names = ("_velocities", "_momentums") if self.momentum else ("_velocities",)
-        return [_keras_slot(optimizer, name, variable) for name in names]
+        return [optimizer_slot(optimizer, name, variable) for name in names]
 
-    def apply(self, weight, slots, gradient, rate, hyper, iteration):
-        rho, momentum, epsilon = hyper[0], hyper[1], hyper[2]
+    def apply(self, weight, slots, gradient, rate, step):
+        rho = step["rho"]
         velocity = rho * slots[0] + (1.0 - rho) * tf.square(gradient)
-        increment = rate * gradient / tf.sqrt(velocity + epsilon)
+        increment = rate * gradient / tf.sqrt(velocity + step["epsilon"])
         if not self.momentum:
             return weight - increment, [velocity]
-        step = momentum * slots[1] + increment
-        return weight - step, [velocity, step]
+        change = step["momentum"] * slots[1] + increment
+        return weight - change, [velocity, change]
 
 
 class AdamRule(UpdateRule):
-    """``keras.optimizers.Adam`` (not AMSGrad)."""
+    """``keras.optimizers.Adam`` and ``AdamW`` (Adam with decoupled weight
+    decay, which the program applies to every rule), not AMSGrad."""
 
     name = "adam"
+    keras_classes = (keras.optimizers.Adam, FusedAdam, keras.optimizers.AdamW)
+    number_names = ("beta_1", "beta_2", "epsilon")
 
     @property
     def n_slots(self):
         return 2
 
-    @classmethod
-    def read(cls, optimizer):
-        if type(optimizer) is not FusedAdam:
-            return None
-        return cls(), [float(optimizer.learning_rate.numpy()), optimizer.beta_1,
-                       optimizer.beta_2, optimizer.epsilon]  # fmt: skip
-
     def keras_slots(self, optimizer, variable):
-        return [_keras_slot(optimizer, name, variable) for name in ("_momentums", "_velocities")]
+        return [optimizer_slot(optimizer, name, variable) for name in ("_momentums", "_velocities")]
 
-    def apply(self, weight, slots, gradient, rate, hyper, iteration):
-        beta_1, beta_2, epsilon = hyper[0], hyper[1], hyper[2]
+    def at_step(self, numbers, iteration):
         t = tf.cast(iteration + 1, tf.float32)
+        # The bias corrections' factor of the learning rate.
+        correction = (tf.sqrt(1.0 - tf.pow(numbers["beta_2"], t))
+                      / (1.0 - tf.pow(numbers["beta_1"], t)))  # fmt: skip
+        return {**numbers, "correction": correction}
+
+    def apply(self, weight, slots, gradient, rate, step):
+        beta_1, beta_2 = step["beta_1"], step["beta_2"]
         first = beta_1 * slots[0] + (1.0 - beta_1) * gradient
         second = beta_2 * slots[1] + (1.0 - beta_2) * tf.square(gradient)
-        alpha = rate * tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(beta_1, t))
-        return weight - alpha * first / (tf.sqrt(second) + epsilon), [first, second]
+        alpha = rate * step["correction"]
+        return weight - alpha * first / (tf.sqrt(second) + step["epsilon"]), [first, second]
 
 
-_RULES = {rule.name: rule for rule in (SGDRule, RMSpropRule, AdamRule)}
+# Nadam's momentum schedule: mu_t = beta_1 * (1 - 0.5 * 0.96 ** t). From
+# this step on 0.5 * 0.96 ** t is below float32's resolution near 1, so
+# every later factor is beta_1 itself.
+_NADAM_SCHEDULE_STEPS = 512
+
+
+def _nadam_products(beta_1, steps):
+    """The product of mu_1 to mu_steps (Keras keeps it as ``_u_product``)."""
+    scheduled = tf.minimum(steps, _NADAM_SCHEDULE_STEPS)
+    t = tf.cast(tf.range(1, scheduled + 1), tf.float32)
+    product = tf.reduce_prod(beta_1 * (1.0 - 0.5 * tf.pow(0.96, t)))
+    return product * tf.pow(beta_1, tf.cast(steps - scheduled, tf.float32))
+
+
+class NadamRule(AdamRule):
+    """``keras.optimizers.Nadam``: Adam's slots and numbers, with Nesterov momentum."""
+
+    name = "nadam"
+    keras_classes = (keras.optimizers.Nadam,)
+
+    def at_step(self, numbers, iteration):
+        beta_1, t = numbers["beta_1"], tf.cast(iteration + 1, tf.float32)
+        mu, mu_next = (beta_1 * (1.0 - 0.5 * tf.pow(0.96, t + i)) for i in (0.0, 1.0))
+        product = _nadam_products(beta_1, iteration + 1)
+        return {**numbers, "mu": mu, "mu_next": mu_next, "product": product,
+                "product_next": product * mu_next,
+                "beta_2_power": tf.pow(numbers["beta_2"], t)}  # fmt: skip
+
+    def apply(self, weight, slots, gradient, rate, step):
+        beta_1, beta_2 = step["beta_1"], step["beta_2"]
+        first = slots[0] + (gradient - slots[0]) * (1.0 - beta_1)
+        second = slots[1] + (tf.square(gradient) - slots[1]) * (1.0 - beta_2)
+        first_hat = (step["mu_next"] * first / (1.0 - step["product_next"])
+                     + (1.0 - step["mu"]) * gradient / (1.0 - step["product"]))  # fmt: skip
+        second_hat = second / (1.0 - step["beta_2_power"])
+        change = first_hat * rate / (tf.sqrt(second_hat) + step["epsilon"])
+        return weight - change, [first, second]
+
+    def write_keras(self, optimizer, iteration):
+        beta_1 = tf.constant(optimizer.get_config()["beta_1"], tf.float32)
+        set_optimizer_scalar(optimizer, "_u_product",
+                             _nadam_products(beta_1, tf.constant(iteration, tf.int64)))
+
+
+class AdagradRule(UpdateRule):
+    """``keras.optimizers.Adagrad``."""
+
+    name = "adagrad"
+    keras_classes = (keras.optimizers.Adagrad,)
+    number_names = ("initial_accumulator_value", "epsilon")
+
+    @property
+    def n_slots(self):
+        return 1
+
+    def keras_slots(self, optimizer, variable):
+        return [optimizer_slot(optimizer, "_accumulators", variable)]
+
+    def initial_slots(self, weight, numbers):
+        return [tf.fill(tf.shape(weight), np.float32(numbers["initial_accumulator_value"]))]
+
+    def apply(self, weight, slots, gradient, rate, step):
+        accumulator = slots[0] + tf.square(gradient)
+        return weight - rate * gradient / tf.sqrt(accumulator + step["epsilon"]), [accumulator]
+
+
+_RULES = {rule.name: rule for rule in (SGDRule, RMSpropRule, AdamRule, NadamRule, AdagradRule)}
 
 
 def rule_of(kind):
@@ -167,8 +252,7 @@ def rule_of(kind):
 
 
 def read_rule(optimizer):
-    """(rule, [learning rate and three numbers]) of a Keras optimizer the
-    program runs, or None."""
+    """(rule, {number name: value}) of a Keras optimizer the program runs, or None."""
     for rule in _RULES.values():
         read = rule.read(optimizer)
         if read is not None:

@@ -22,8 +22,9 @@ class TowerStructure:
 
     def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
                  binary, fused_update, with_l1, with_l2, with_dropout,
-                 with_input_dropout=False, with_input_noise=False,
-                 batch_norm_momentum=0.99, batch_norm_epsilon=1e-3):  # fmt: skip
+                 with_input_dropout=False, with_input_noise=False, with_weight_decay=False,
+                 with_max_norm=False, with_label_smoothing=False, clipping=None,
+                 schedule=None, batch_norm_momentum=0.99, batch_norm_epsilon=1e-3):  # fmt: skip
         self.n_hidden = n_hidden
         self.activation = activation
         self.batch_norm = batch_norm
@@ -42,6 +43,17 @@ class TowerStructure:
         # Input dropout and noise (InputAugmentation), one rate for the group.
         self.with_input_dropout = with_input_dropout
         self.with_input_noise = with_input_noise
+        # Regularizers whose passes only groups with them make (at 0 or
+        # infinity a tower is left as it is).
+        self.with_weight_decay = with_weight_decay
+        self.with_max_norm = with_max_norm
+        self.with_label_smoothing = with_label_smoothing
+        # Keras' gradient clipping: None, "clipnorm", "clipvalue" or
+        # "global_clipnorm" (each tower's value is a number).
+        self.clipping = clipping
+        # A Keras learning-rate schedule as (class name, config items), the
+        # towers' learning rates its factors; or None.
+        self.schedule = schedule
 
     @property
     def classifies(self):

@@ -11,13 +11,12 @@ from .._tensorflow import program_graph_options, tf
 from .batches import SparseHeldOut
 from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program
-from .structure import initial_weights, optimizer_slots, tower_data, trainable_positions
+from .numbers import TowerNumbers
+from .rules import rule_of
+from .structure import initial_weights, tower_data, trainable_positions
 
 __all__ = ["SECONDS_PER_CALL", "TowerEpochs", "TowerState", "TowerTrainer", "held_out_data",
            "label_tensor", "ready_program"]
-
-# The run-time numbers that are one per tower (the others are the group's).
-PER_TOWER_NUMBERS = ("l1", "l2", "dropout", "learning_rate", "key")
 
 # Seconds after which a call starts no more epochs: Python gets control back
 # about this often (Ctrl-C, progress lines, scores), and the calls are long
@@ -54,11 +53,13 @@ class TowerState:
         self.iteration = iteration
 
     @classmethod
-    def start(cls, structure, weights):
-        """Untrained towers: ``weights`` (from :func:`initial_weights`), zero slots."""
+    def start(cls, structure, weights, numbers):
+        """Untrained towers: ``weights`` (from :func:`initial_weights`), the
+        rule's first slots (``numbers``: the group's :class:`TowerNumbers`)."""
         weights = [tf.constant(w, tf.float32) for w in weights]
-        slots = [tf.zeros_like(weights[p]) for p in trainable_positions(structure)
-                 for _ in range(optimizer_slots(structure.optimizer))]  # fmt: skip
+        rule = rule_of(structure.optimizer)
+        slots = [slot for p in trainable_positions(structure)
+                 for slot in rule.initial_slots(weights[p], numbers.optimizer)]  # fmt: skip
         return cls(weights, slots, epoch=0, iteration=0)
 
     @property
@@ -177,12 +178,7 @@ class TowerTrainer:
         after each epoch.
     state : TowerState
         Where training starts (or goes on).
-    numbers : dict
-        ``l1``, ``l2``, ``dropout``, ``learning_rate``: [K] each;
-        ``optimizer``: the optimizer's three other numbers; ``key``: [K]
-        integers, each tower's own stream of dropout masks;
-        ``input_dropout``, ``input_noise`` (optional, default 0): the
-        group's input augmentation.
+    numbers : TowerNumbers
     batch_size : int
     seeds : pair of int
         Seeds of the batch order and of the dropout masks.
@@ -214,7 +210,7 @@ class TowerTrainer:
             _block_tensors(blocks, structure, self._held_out),
         )
         # Run-time numbers: a caller may change them between calls.
-        self.numbers = {"input_dropout": 0.0, "input_noise": 0.0, **numbers}
+        self.numbers = numbers
         self._blocks = blocks
         self._train_rows = tf.constant(np.arange(len(y)) if train_rows is None else train_rows,
                                        tf.int64)  # fmt: skip
@@ -243,10 +239,7 @@ class TowerTrainer:
         self._blocks = [block for block in blocks if block[2] > block[1]]
         self._inputs = (data, y, tf.gather(row_weight, towers), tf.gather(member, towers),
                         _block_tensors(self._blocks, self._structure, self._held_out))  # fmt: skip
-        self.numbers = {
-            name: [values[t] for t in towers] if name in PER_TOWER_NUMBERS else values
-            for name, values in self.numbers.items()
-        }
+        self.numbers = self.numbers.select(towers)
         self.state = self.state.select(towers)
         return self
 
@@ -266,8 +259,7 @@ class TowerTrainer:
             weights, slots, counters, logs, outputs = self._program(
                 *self._inputs, self.state.weights, self.state.slots,
                 tf.constant([self.state.epoch, self.state.iteration], tf.int64),
-                {name: tf.constant(values, tf.int64 if name == "key" else tf.float32)
-                 for name, values in self.numbers.items()},
+                self.numbers.tensors(),
                 self._train_rows,
                 tf.constant([epochs, *self._settings, _milliseconds(seconds)], tf.int64),
             )  # fmt: skip
@@ -302,14 +294,14 @@ def ready_program(structure):
         X = np.ones((2, 2), np.float32)
         weights = initial_weights(2, [1] * structure.n_hidden, 1, seeds=[0],
                                   batch_norm=structure.batch_norm)  # fmt: skip
-        numbers = {"l1": [0.0], "l2": [0.0], "dropout": [0.0], "learning_rate": [0.0],
-                   "optimizer": [0.9, 0.0, 1e-7], "key": [0]}  # fmt: skip
+        rule = rule_of(structure.optimizer)
+        numbers = TowerNumbers(1, {name: 0.5 for name in rule.number_names}, learning_rate=0.0)
         ones = np.ones((1, 2), np.float32)
         data = tower_data(sp.csr_matrix(X) if structure.sparse else X, 2,
                           binary=structure.binary)  # fmt: skip
         try:
             TowerTrainer(structure, data, np.zeros(2), ones, ones, [(np.arange(2), 0, 1)],
-                         TowerState.start(structure, weights), numbers, batch_size=2,
+                         TowerState.start(structure, weights, numbers), numbers, batch_size=2,
                          seeds=(0, 0), first_run=True).train(1)  # fmt: skip
         except Exception:  # noqa: BLE001 - the caller's own first call reports it
             pass

@@ -1,59 +1,117 @@
-"""The towers' updates, written once: the penalties' gradients added to
-the optimizer's rule (:mod:`~skreg._engine.rules`, a learning rate per
-tower), and each tower's own random draws for dropout."""
+"""The towers' updates, written once: the regularizers
+(:mod:`~skreg._engine.regularizers`) around the optimizer's rule
+(:mod:`~skreg._engine.rules`), each with its own number per tower, and
+each tower's own random draws for dropout."""
 
 import functools
 import threading
 
+import numpy as np
+
 from .._tensorflow import tf
+from .regularizers import L1Penalty, L2Penalty, MaxNorm, WeightDecay
 from .rules import rule_of
 
-__all__ = ["FUSED_UPDATE_MIN_SIZE", "first_kernel_update", "fused_penalised_update",
-           "penalised_update", "per_tower", "uniform_per_tower"]
+__all__ = ["FUSED_UPDATE_MIN_SIZE", "WeightFactors", "first_kernel_update", "fused_weight_update",
+           "penalised_gradient", "per_tower", "tower_sums", "uniform_per_tower", "weight_update"]
 
 
-def per_tower(vector, kind, layer, weight):
-    """A [K] vector shaped to multiply a weight of the given kind elementwise."""
-    if kind == "kernel" and layer == 0:  # [n_features, K * units]
+def per_tower(vector, weight):
+    """A [K] vector shaped to multiply a weight elementwise: the first
+    kernel [n_features, K * units] (rank 2) or a stacked [K, ...] one."""
+    if weight.shape.rank == 2:
         units = tf.shape(weight)[1] // tf.shape(vector)[0]
         return tf.repeat(vector, units)[None, :]
     return vector[:, None, None]
 
 
-def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iteration, *,
-                     skip_zero_penalties=False):  # fmt: skip
-    """The update of one weight with its penalties' gradients added
-    (``l1 * sign(w) + 2 * l2 * w``; l1, l2 None for unpenalised weights);
-    (weight, slots, per-tower penalty sums before the update). ``gradient``
-    may be a list of its parts along the first axis. ``skip_zero_penalties``:
-    leave the penalties' passes over the weight out at run time when every
-    tower's l1 and l2 are 0 (the same numbers: the terms are then 0)."""
+def tower_sums(values, n_towers):
+    """[K]: the sums of each tower's part of a weight-shaped tensor."""
+    if values.shape.rank == 2:  # [n_features, K * units]
+        return tf.reduce_sum(tf.reshape(tf.reduce_sum(values, axis=0), [n_towers, -1]), axis=1)
+    return tf.reduce_sum(values, axis=[1, 2])
+
+
+class WeightFactors:
+    """The per-tower factors of one weight's update (tensors, or None where
+    the weight or the structure has none): ``rate`` (the learning rate now,
+    shaped to the weight), ``l1``, ``l2``, ``decay`` (weight decay times the
+    rate), shaped to it too; ``clip`` and ``max_norm`` as [K] vectors;
+    ``gradient_scale``: [K] global-norm clipping factors, shaped."""
+
+    def __init__(self, rate, *, l1=None, l2=None, decay=None, clip=None, max_norm=None,
+                 gradient_scale=None):  # fmt: skip
+        self.rate, self.l1, self.l2, self.decay = rate, l1, l2, decay
+        self.clip, self.max_norm, self.gradient_scale = clip, max_norm, gradient_scale
+
+    def as_dict(self):
+        return dict(vars(self))
+
+
+def penalised_gradient(weight, gradient, l1, l2):
+    """The gradient with the penalties' added, and the per-element penalty
+    terms (None without penalties)."""
+    terms = None
+    for penalty, factor in ((L1Penalty, l1), (L2Penalty, l2)):
+        if factor is not None:
+            gradient += penalty.gradient(weight, factor)
+            term = penalty.terms(weight, factor)
+            terms = term if terms is None else terms + term
+    return gradient, terms
+
+
+def clipped(gradient, clipping, clip):
+    """Keras' per-weight clipping (``clipnorm``: of each tower's part of the
+    gradient as a whole; ``clipvalue``: elementwise); towers at 0 unclipped."""
+    if clipping == "clipvalue":
+        limit = per_tower(tf.where(clip > 0, clip, np.inf), gradient)
+        return tf.clip_by_value(gradient, -limit, limit)
+    norm = tf.sqrt(tower_sums(tf.square(gradient), tf.shape(clip)[0]))
+    scale = tf.where(clip > 0, clip / tf.maximum(norm, clip), 1.0)
+    return gradient * per_tower(scale, gradient)
+
+
+def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
+                  skip_zero_penalties=False):  # fmt: skip
+    """The update of one weight, in Keras' order: the penalties' gradients
+    added (``l1 * sign(w) + 2 * l2 * w``), the gradient clipped, weight
+    decay, the rule's step (:mod:`~skreg._engine.rules`), the max-norm
+    constraint; (weight, slots, per-tower penalty sums before the update,
+    or None). ``factors``: :meth:`WeightFactors.as_dict`; ``step``: the
+    rule's :meth:`~skreg._engine.rules.UpdateRule.at_step`; ``clipping``:
+    the structure's. ``gradient`` may be a list of its parts along the first
+    axis. ``skip_zero_penalties``: leave the penalties' passes over the
+    weight out at run time when every tower's l1 and l2 are 0 (the terms
+    are then 0)."""
     if isinstance(gradient, (list, tuple)):
         gradient = tf.concat(list(gradient), axis=0)
+    l1, l2 = factors["l1"], factors["l2"]
     # [K * units] for the first kernel, [K] for the others.
     axis = 0 if weight.shape.rank == 2 else [1, 2]
 
     def penalised():
-        sums = None
-        penalised_gradient = gradient
-        if l1 is not None:
-            penalised_gradient += l1 * tf.sign(weight)
-            sums = l1 * tf.abs(weight)
-        if l2 is not None:
-            penalised_gradient += 2.0 * l2 * weight
-            sums = l2 * tf.square(weight) if sums is None else sums + l2 * tf.square(weight)
-        return penalised_gradient, tf.reduce_sum(sums, axis=axis)
+        penalised_gradient_, terms = penalised_gradient(weight, gradient, l1, l2)
+        return penalised_gradient_, tf.reduce_sum(terms, axis=axis)
 
-    factors = [factor for factor in (l1, l2) if factor is not None]
-    if not factors:
+    penalties = [factor for factor in (l1, l2) if factor is not None]
+    if not penalties:
         sums = None
     elif skip_zero_penalties:
-        any_penalty = tf.reduce_any([tf.reduce_any(factor != 0.0) for factor in factors])
+        any_penalty = tf.reduce_any([tf.reduce_any(factor != 0.0) for factor in penalties])
         unpenalised_sums = tf.zeros([tf.shape(weight)[1 if weight.shape.rank == 2 else 0]])
         gradient, sums = tf.cond(any_penalty, penalised, lambda: (gradient, unpenalised_sums))
     else:
         gradient, sums = penalised()
-    weight, slots = rule_of(kind).apply(weight, slots, gradient, rate, hyper, iteration)
+    if factors["gradient_scale"] is not None:
+        gradient *= factors["gradient_scale"]
+    elif clipping is not None:
+        gradient = clipped(gradient, clipping, factors["clip"])
+    if factors["decay"] is not None:
+        weight = WeightDecay.decayed(weight, factors["decay"])
+    weight, slots = rule_of(kind).apply(weight, slots, gradient, factors["rate"], step)
+    if factors["max_norm"] is not None:
+        max_norm = per_tower(factors["max_norm"], weight)
+        weight = MaxNorm.constrained(weight, max_norm, axis=0 if weight.shape.rank == 2 else 1)
     return weight, slots, sums
 
 
@@ -65,7 +123,7 @@ def penalised_update(kind, weight, slots, gradient, rate, l1, l2, hyper, iterati
 # tensor-dependent control flow, so AutoGraph is off: converting it cost
 # 0.3-0.4 s of every process's first trace of a sparse program (cProfile:
 # half of the trace), for the same graph.
-fused_penalised_update = tf.function(penalised_update, jit_compile=True, autograph=False)
+fused_weight_update = tf.function(weight_update, jit_compile=True, autograph=False)
 
 # First kernels from this size on are updated by the fused loop.
 FUSED_UPDATE_MIN_SIZE = 2**18
@@ -90,28 +148,27 @@ def _fused_update_turns():
         return _turns[0]
 
 
-def first_kernel_update(may_fuse, kind, weight, slots, gradient, rate, l1, l2, hyper,
-                        iteration):  # fmt: skip
-    """:func:`penalised_update` of the first kernel, by the fused loop when
+def first_kernel_update(may_fuse, kind, weight, slots, gradient, factors, step, clipping):
+    """:func:`weight_update` of the first kernel, by the fused loop when
     ``may_fuse`` (the structure's) and the kernel, whose width depends on the
     group's size, is large: a run-time choice, so that a search's large
     group and its one-network refit share a program and only large kernels
     are compiled."""
-    arguments = (kind, weight, slots, gradient, rate, l1, l2, hyper, iteration)
+    arguments = (kind, weight, slots, gradient, factors, step, clipping)
     # The plain update skips the penalties' passes over the first kernel
     # when they are all 0, as a lone network's mostly are (its program has
     # them, see plan_model): 11 of the step's ~20 elementwise passes over it.
-    plain_update = functools.partial(penalised_update, skip_zero_penalties=True)
+    plain_update = functools.partial(weight_update, skip_zero_penalties=True)
     if not may_fuse:
         return plain_update(*arguments)
-    with_sums = l1 is not None or l2 is not None
+    with_sums = factors["l1"] is not None or factors["l2"] is not None
 
     def by(update):
         weight, slots, sums = update(*arguments)
         return (weight, slots, sums) if with_sums else (weight, slots)
 
     def fused():
-        return _fused_update_turns().execute(lambda: by(fused_penalised_update))
+        return _fused_update_turns().execute(lambda: by(fused_weight_update))
 
     large = tf.size(weight, out_type=tf.int64) >= FUSED_UPDATE_MIN_SIZE
     result = tf.cond(large, fused, lambda: by(plain_update))
