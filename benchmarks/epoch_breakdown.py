@@ -39,8 +39,8 @@ def _classifier(epochs, callbacks):
 
 
 def measure(part, epochs=6):
-    from skreg._batching import make_dataset, n_batches
-    from skreg._tensorflow import tf
+    from skreg._estimators.keras_input import make_dataset, n_batches
+    from skreg._backend.tensorflow import tf
 
     X, y, _, _ = imdb_multi_hot()
     timer = epoch_timer()
@@ -78,7 +78,7 @@ def measure(part, epochs=6):
 
 def profile(epochs=3, top=20):
     """The ops of ``epochs`` fit epochs that took longest, per epoch."""
-    from skreg._tensorflow import tf
+    from skreg._backend.tensorflow import tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     X, y, _, _ = imdb_multi_hot()

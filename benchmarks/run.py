@@ -121,7 +121,7 @@ def current_rss_mb():
 
 
 def keras_book_model(n_features, units, sparse=False):
-    from skreg._tensorflow import keras
+    from skreg._backend.tensorflow import keras
 
     model = keras.Sequential([
         keras.Input((n_features,), sparse=sparse),
@@ -134,7 +134,7 @@ def keras_book_model(n_features, units, sparse=False):
 
 
 def epoch_timer():
-    from skreg._tensorflow import keras
+    from skreg._backend.tensorflow import keras
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
@@ -173,7 +173,7 @@ def train_worker(contender, data_path, units, epochs, batch_size, seed=0, params
         predict = model.predict
     elif contender == "keras_dense":
         # The book: float arrays from vectorize_sequences, Sequential model, fit.
-        from skreg._tensorflow import keras
+        from skreg._backend.tensorflow import keras
 
         X, X_test = X.toarray(), X_test.toarray()
         keras.utils.set_random_seed(seed)  # this worker process's own global seed
@@ -469,8 +469,8 @@ def predict_worker(case, n_rows, repeats):
     range of ``repeats`` further calls, in seconds.
     """
     from skreg import RegularizedMLPClassifier
-    from skreg._batching import make_dataset
-    from skreg._base import PREDICT_BATCH_SIZE
+    from skreg._estimators.keras_input import make_dataset
+    from skreg._estimators.base import PREDICT_BATCH_SIZE
 
     rng = np.random.RandomState(0)
     if case.startswith("sparse"):
@@ -559,7 +559,7 @@ def machine_summary():
 
     import sklearn
 
-    from skreg._tensorflow import keras, tf  # the quiet TensorFlow import
+    from skreg._backend.tensorflow import keras, tf  # the quiet TensorFlow import
 
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "scikit-learn": sklearn.__version__, "keras": keras.__version__,

@@ -170,7 +170,7 @@ def worker(case):
             per_epoch = [(_timed(lambda: fit(5)) - _timed(lambda: fit(1))) / 4 for _ in range(3)]
             out[f"IMDB 16-16 {name}: s/epoch"] = statistics.median(per_epoch)
     elif case == "progress":
-        from skreg._tensorflow import keras
+        from skreg._backend.tensorflow import keras
 
         X, y = _breast_cancer()
         variants = {

@@ -36,7 +36,7 @@ def worker(mode, trials):
     import numpy as np
 
     from skreg._engine.updates import WeightFactors, _fused_update_turns, weight_update
-    from skreg._tensorflow import tf
+    from skreg._backend.tensorflow import tf
 
     rng = np.random.default_rng(0)
     for trial in range(trials):

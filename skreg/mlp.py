@@ -11,11 +11,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseRegularizedMLP
-from ._docs import NOTES_DOC, PARAMETERS_DOC
+from ._estimators.base import BaseRegularizedMLP
+from ._estimators.docs import NOTES_DOC, PARAMETERS_DOC
 from ._engine.regularizers import LabelSmoothing
-from ._losses import PoissonLogLink
-from ._tensorflow import keras
+from ._backend.losses import PoissonLogLink
+from ._backend.tensorflow import keras
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor"]
 

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ._engine.regularizers import MaxNorm, kernel_regularizer
-from ._tensorflow import keras, tf
+from ._backend.tensorflow import keras, tf
 
 __all__ = ["InputAugmentation", "SparseInputDense", "build_mlp"]
 

@@ -10,7 +10,7 @@ every epoch. What the tower program does not cover is searched one fit at
 a time, with the same results.
 
 The candidates come from a grid or are sampled (``param_distributions``);
-the search runs in rungs (:mod:`skreg._schedule`): one for a plain search,
+the search runs in rungs (:mod:`skreg._search.schedule`): one for a plain search,
 several with successive halving, whose survivors go on training in their
 towers. Modules: ``_search_runs`` (the two ways of running), ``_search_groups``
 (a group of towers, here or as a joblib task), ``_search_scores`` (held-out
@@ -27,19 +27,19 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._base import BaseRegularizedMLP, checked_sample_weight
-from ._docs import search_doc
-from ._params import did_you_mean
-from ._rollback import rolled_back_on_failure
+from ._estimators.base import BaseRegularizedMLP, checked_sample_weight
+from ._estimators.docs import search_doc
+from ._estimators.params import did_you_mean
+from ._estimators.rollback import rolled_back_on_failure
 from ._engine import TowerStructure
 from ._engine.model import NotOnProgram
-from ._schedule import halving_rungs, single_rung, survivors
-from ._search_results import RungRows, search_results
-from ._search_runs import OneFitAtATime, TowerSearch
-from ._search_scores import SearchScores
-from ._sklearn_callbacks import GroupTasks as _GroupTasks
-from ._sklearn_callbacks import SearchTask as _SearchTask
-from ._sklearn_callbacks import with_callbacks
+from ._search.schedule import halving_rungs, single_rung, survivors
+from ._search.results import RungRows, search_results
+from ._search.runs import OneFitAtATime, TowerSearch
+from ._search.scores import SearchScores
+from ._estimators.sklearn_callbacks import GroupTasks as _GroupTasks
+from ._estimators.sklearn_callbacks import SearchTask as _SearchTask
+from ._estimators.sklearn_callbacks import with_callbacks
 from .mlp import RegularizedMLPClassifier, RegularizedMLPRegressor
 from .network import _check_network_params
 

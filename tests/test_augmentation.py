@@ -7,10 +7,10 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, build_mlp
-from skreg._batching import PartitionedBatches
+from skreg._engine.partition import PartitionedBatches
 from skreg._engine import tower_data
 from skreg._engine.batches import SparseBatch
-from skreg._tensorflow import tf
+from skreg._backend.tensorflow import tf
 from skreg.network import InputAugmentation
 
 

@@ -4,17 +4,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skreg._batching import (
+from skreg._engine.partition import (
     STEPS_PER_PARTITION,
     PartitionedBatches,
     column_major,
     csr_tensors,
     gradient_split,
-    make_dataset,
-    n_batches,
     row_ids_of,
 )
-from skreg._tensorflow import tf
+from skreg._estimators.keras_input import make_dataset, n_batches
+from skreg._backend.tensorflow import tf
 
 
 def _csr_with_empty_rows():

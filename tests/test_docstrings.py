@@ -14,7 +14,7 @@ WITH_EXAMPLES = {"skreg.mlp", "skreg.search", "skreg.text", "skreg.network"}
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
-    # The public classes' docstrings are made from templates (skreg._docs):
+    # The public classes' docstrings are made from templates (skreg._estimators.docs):
     # their examples are found on the classes the module exports.
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

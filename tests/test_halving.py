@@ -1,5 +1,5 @@
 """Sampled candidates and successive halving in the CV estimators
-(skreg._schedule and the rungs of skreg.search)."""
+(skreg._search.schedule and the rungs of skreg.search)."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skreg import RegularizedMLPClassifierCV
-from skreg._schedule import halving_rungs, survivors
+from skreg._search.schedule import halving_rungs, survivors
 
 DISTRIBUTIONS = {"l2": loguniform(1e-5, 1e-1), "dropout": uniform(0, 0.5)}
 

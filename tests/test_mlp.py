@@ -30,7 +30,7 @@ from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, build_mlp
-from skreg._tensorflow import keras, tf
+from skreg._backend.tensorflow import keras, tf
 from tensorflow.python.framework import config as tf_config
 from tensorflow.python.framework import random_seed
 
@@ -701,8 +701,8 @@ def test_worker_processes_import_tensorflow_quietly_too():
     result = _run_python(
         """
         import os, subprocess, sys
-        import skreg._tensorflow  # sets the level, as a parent's skreg does
-        child = subprocess.run([sys.executable, "-c", "import skreg._tensorflow"],
+        import skreg._backend.tensorflow  # sets the level, as a parent's skreg does
+        child = subprocess.run([sys.executable, "-c", "import skreg._backend.tensorflow"],
                                capture_output=True, text=True, env=dict(os.environ))
         print(repr(child.stderr))
         """
@@ -774,7 +774,7 @@ def test_repeated_fits_leave_nothing_behind_in_tensorflow_where_raw_keras_does()
         import numpy as np
         import scipy.sparse as sp
         import skreg
-        from skreg._tensorflow import keras
+        from skreg._backend.tensorflow import keras
         from tensorflow.python.eager import context
         from tensorflow.python.framework import ops
         rng = np.random.RandomState(0)

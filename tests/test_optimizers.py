@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from skreg._optimizers import FusedAdam, FusedRMSprop, fused_optimizer_class
-from skreg._tensorflow import keras, tf
+from skreg._backend.optimizers import FusedAdam, FusedRMSprop, fused_optimizer_class
+from skreg._backend.tensorflow import keras, tf
 
 
 def _train(optimizer, gradients, sparse_rows=None):

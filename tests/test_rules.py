@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from skreg._engine.rules import read_rule, rule_of
-from skreg._optimizers import fused_optimizer_class
-from skreg._tensorflow import keras, tf
+from skreg._backend.optimizers import fused_optimizer_class
+from skreg._backend.tensorflow import keras, tf
 
 
 @pytest.mark.parametrize(

@@ -240,7 +240,7 @@ def test_the_refit_trains_on_the_data_the_towers_took(cancer, sparse, monkeypatc
     matrix) instead of making it again, trains to the same bits as with its
     own, and the fitted search keeps no copy of it."""
     from skreg._engine import PreparedData
-    from skreg._search_runs import TowerSearch
+    from skreg._search.runs import TowerSearch
 
     X, y = cancer
     if sparse:
@@ -304,19 +304,19 @@ def test_verbose_search_reports_each_epoch_from_the_towers(cancer, capsys):
 
 
 def test_settings_the_towers_do_not_cover_are_searched_fit_by_fit(cancer):
-    """Adamax is not in the tower program: the search runs separate fits
+    """Adadelta is not in the tower program: the search runs separate fits
     (with the same folds and results layout) instead."""
     X, y = cancer
     search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, cv=KFold(2), epochs=2,
-                                        optimizer="adamax", random_state=0)  # fmt: skip
+                                        optimizer="adadelta", random_state=0)  # fmt: skip
     search.fit(X, y)
     assert search.test_score_curves_.shape == (2, 2)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     # It says so, and why (the default search is on the program).
     assert search.training_path_ == "fit by fit"
-    assert search.training_path_reason_ == "the optimizer Adamax"
+    assert search.training_path_reason_ == "the optimizer Adadelta"
     assert search.best_estimator_.training_path_ == "keras"
-    grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adamax", epochs=2, random_state=0),
+    grid = GridSearchCV(RegularizedMLPClassifier(optimizer="adadelta", epochs=2, random_state=0),
                         {"l2": [0.0, 1e-2]}, cv=KFold(2)).fit(X, y)  # fmt: skip
     # The same fits, so the same scores (Keras' path both times).
     np.testing.assert_allclose(search.cv_results_["mean_test_score"],
@@ -378,7 +378,7 @@ def test_input_dropout_shared_by_the_candidates_stays_on_the_towers(cancer, monk
     """A group's towers share their batches' input changes: one input
     dropout rate for every candidate is searched on the towers (and its
     refit on their program); rates that differ are searched fit by fit."""
-    from skreg import _search_runs
+    from skreg._search import runs as _search_runs
 
     X, y = cancer
     kwargs = dict(cv=2, epochs=3, random_state=0, input_dropout=0.2)

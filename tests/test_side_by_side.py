@@ -1,4 +1,4 @@
-"""Estimators fitted side by side (skreg._side_by_side): each learns what its
+"""Estimators fitted side by side (skreg._estimators.side_by_side): each learns what its
 own fit learns; what cannot share a program is fitted alone."""
 
 import numpy as np
@@ -8,8 +8,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._side_by_side import fit_side_by_side
-from skreg._tensorflow import keras
+from skreg._estimators.side_by_side import fit_side_by_side
+from skreg._backend.tensorflow import keras
 
 
 @pytest.fixture(scope="module")

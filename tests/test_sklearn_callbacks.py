@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPClassifierCV
-from skreg._sklearn_callbacks import SKLEARN_CALLBACKS
+from skreg._estimators.sklearn_callbacks import SKLEARN_CALLBACKS
 
 needs_callbacks = pytest.mark.skipif(not SKLEARN_CALLBACKS, reason="scikit-learn < 1.9")
 
@@ -181,7 +181,7 @@ def test_without_sklearn_callback_the_fit_runs_as_before(data, monkeypatch):
     import importlib
     import sys
 
-    from skreg import _sklearn_callbacks
+    from skreg._estimators import sklearn_callbacks as _sklearn_callbacks
 
     X, y = data
     supported = _sklearn_callbacks.SKLEARN_CALLBACKS  # by this scikit-learn

@@ -13,11 +13,11 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._inference import predict_float64
+from skreg._estimators.inference import predict_float64
 from skreg._engine import batches as engine_batches
 from skreg._engine import updates as engine_updates
-from skreg._batching import PartitionedBatches
-from skreg._tensorflow import tf
+from skreg._engine.partition import PartitionedBatches
+from skreg._backend.tensorflow import tf
 from skreg._engine import (
     TowerState,
     TowerStructure,

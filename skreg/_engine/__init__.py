@@ -26,9 +26,14 @@ halving needs). :class:`TowerTrainer` makes the calls; its caller's loop
 over them is where Python runs between epochs.
 
 Modules: ``structure`` (the cache key, the weights' layout, starting
-weights, memory), ``batches`` (a batch's first-layer product and kernel
-gradient), ``updates`` (optimizer formulas, penalties, dropout draws),
-``program`` (the traced epochs), ``trainer`` (state and calls).
+weights, memory), ``numbers`` (the run-time numbers, defined once),
+``partition`` and ``batches`` (mini-batches cut in TensorFlow; a batch's
+first-layer product and kernel gradient), ``rules`` (the optimizers, one
+class each), ``regularizers`` (one class each, Keras' form and the
+towers'), ``updates`` (a weight's update in Keras' order, dropout draws),
+``losses``, ``program`` (the traced epochs), ``trainer`` (state and
+calls), ``model`` (a Keras model as the program trains it), ``fit`` (fits
+on the program), ``cache`` (traced programs kept).
 """
 
 from .structure import (

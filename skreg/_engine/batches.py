@@ -1,9 +1,9 @@
 """The first layer's product and kernel gradient of a batch of rows, dense
-or sparse (sparse batches from :class:`skreg._batching.PartitionedBatches`),
+or sparse (sparse batches from :class:`skreg._engine.partition.PartitionedBatches`),
 and of the held-out rows scored after each epoch."""
 
-from .._batching import either
-from .._tensorflow import tf
+from .partition import either
+from .._backend.tensorflow import tf
 
 __all__ = ["EVALUATION_BATCH_SIZE", "NARROW_WIDTH", "DenseBatch", "SparseBatch",
            "SparseHeldOut"]
@@ -34,7 +34,7 @@ class DenseBatch:
         """The batch with input dropout (rate ``dropout``, kept values scaled
         by ``1 / (1 - dropout)``) and Gaussian noise of deviation ``noise``
         (None: off), as :class:`skreg.network.InputAugmentation` makes them
-        (sparse batches: :meth:`skreg._batching.PartitionedBatches.augmentation`)."""
+        (sparse batches: :meth:`skreg._engine.partition.PartitionedBatches.augmentation`)."""
         if dropout is not None:
             keep = tf.random.stateless_uniform(tf.shape(self.x), seed) >= dropout
             self.x = tf.where(keep, self.x / (1.0 - dropout), 0.0)

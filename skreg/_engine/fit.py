@@ -8,7 +8,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from .._tensorflow import tf
+from .._backend.tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
 from .numbers import TowerNumbers

@@ -3,8 +3,8 @@ Keras loss, and Keras' own per-sample loss and accuracy functions."""
 
 import numpy as np
 
-from .._losses import PoissonLogLink, SmoothedSparseCategoricalCrossentropy, poisson_log_link
-from .._tensorflow import keras, tf
+from .._backend.losses import PoissonLogLink, SmoothedSparseCategoricalCrossentropy, poisson_log_link
+from .._backend.tensorflow import keras, tf
 from .regularizers import LabelSmoothing
 
 __all__ = ["loss_kind", "per_sample_accuracy", "per_sample_loss"]

@@ -9,7 +9,7 @@ import math
 
 import scipy.sparse as sp
 
-from .._tensorflow import keras, tf
+from .._backend.tensorflow import keras, tf
 from ..network import InputAugmentation
 from .losses import loss_kind
 from .numbers import TowerNumbers

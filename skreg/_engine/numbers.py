@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._tensorflow import tf
+from .._backend.tensorflow import tf
 
 __all__ = ["GROUP_NUMBERS", "PER_TOWER_NUMBERS", "TowerNumbers"]
 

@@ -3,8 +3,8 @@ traced once per :class:`~skreg._engine.structure.TowerStructure`."""
 
 import functools
 
-from .._batching import STEPS_PER_PARTITION, PartitionedBatches
-from .._tensorflow import keras, tf
+from .partition import STEPS_PER_PARTITION, PartitionedBatches
+from .._backend.tensorflow import keras, tf
 from . import batches
 from .batches import DenseBatch, SparseBatch, SparseHeldOut
 from .losses import per_sample_accuracy, per_sample_loss
@@ -414,8 +414,8 @@ class TowerProgram:
             penalised, _ = penalised_gradient(weights[p], gradient, factors[p].l1, factors[p].l2)
             squares += tower_sums(tf.square(penalised), call.n_towers)
         norm, clip = tf.sqrt(squares), call.numbers["clip"]
+        # Keras' factor: NaN where the norm is not finite.
         scale = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
-        scale = tf.where(clip > 0, scale, 1.0)
         return {p: WeightFactors(**{**f.as_dict(), "clip": None,
                                     "gradient_scale": per_tower(scale, weights[p])})
                 for p, f in factors.items()}  # fmt: skip

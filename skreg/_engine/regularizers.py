@@ -10,9 +10,9 @@ it acts on; 0 (``max_norm``: infinity) leaves a tower as it is.
 
 import math
 
-from .._losses import (SmoothedSparseCategoricalCrossentropy,
+from .._backend.losses import (SmoothedSparseCategoricalCrossentropy,
                        smoothed_sparse_categorical_crossentropy)
-from .._tensorflow import keras, tf, weight_decay_exclusions
+from .._backend.tensorflow import keras, tf, weight_decay_exclusions
 
 __all__ = ["L1Penalty", "L2Penalty", "LabelSmoothing", "MaxNorm", "Unreadable", "WeightDecay",
            "kernel_regularizer"]

@@ -13,11 +13,11 @@ program. Adding an optimizer is one class here and its test.
 
 import numpy as np
 
-from .._optimizers import FusedAdam, FusedRMSprop
-from .._tensorflow import keras, optimizer_slot, set_optimizer_scalar, tf
+from .._backend.optimizers import FusedAdam, FusedRMSprop
+from .._backend.tensorflow import keras, optimizer_slot, set_optimizer_scalar, tf
 
-__all__ = ["AdagradRule", "AdamRule", "NadamRule", "RMSpropRule", "SGDRule", "UpdateRule",
-           "read_rule", "rule_of"]
+__all__ = ["AdagradRule", "AdamRule", "NadamRule", "RMSpropRule", "SGDRule",
+           "UpdateRule", "read_rule", "rule_of"]
 
 
 class UpdateRule:

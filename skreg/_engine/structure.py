@@ -4,8 +4,8 @@ layout of their weights, their starting weights and their memory."""
 import numpy as np
 import scipy.sparse as sp
 
-from .._batching import column_major, csr_tensors, gradient_split, row_ids_of
-from .._tensorflow import tf
+from .partition import column_major, csr_tensors, gradient_split, row_ids_of
+from .._backend.tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
 from .rules import rule_of
 
@@ -95,8 +95,8 @@ class PreparedData:
 def tower_data(X, batch_size, *, binary, prepared=None):
     """The data as the tower program takes it (made once for all groups):
     a CSR matrix's arrays, its non-zeros in column order, the column at
-    which kernel gradients are cut (:func:`~skreg._batching.column_major`,
-    :func:`~skreg._batching.gradient_split`) and each non-zero's row, or
+    which kernel gradients are cut (:func:`~skreg._engine.partition.column_major`,
+    :func:`~skreg._engine.partition.gradient_split`) and each non-zero's row, or
     the dense array.
     ``binary``: :func:`is_binary` of ``X``, as the structure holds it.
     ``prepared``: a :class:`PreparedData`, used if it is of ``X``."""

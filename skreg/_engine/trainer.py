@@ -6,8 +6,8 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from .._batching import csr_tensors
-from .._tensorflow import program_graph_options, tf
+from .partition import csr_tensors
+from .._backend.tensorflow import program_graph_options, tf
 from .batches import SparseHeldOut
 from .cache import cached_program, readied_in_background, wait_until_ready
 from .program import make_program

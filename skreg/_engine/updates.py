@@ -6,9 +6,7 @@ each tower's own random draws for dropout."""
 import functools
 import threading
 
-import numpy as np
-
-from .._tensorflow import tf
+from .._backend.tensorflow import tf
 from .regularizers import L1Penalty, L2Penalty, MaxNorm, WeightDecay
 from .rules import rule_of
 
@@ -62,13 +60,13 @@ def penalised_gradient(weight, gradient, l1, l2):
 
 def clipped(gradient, clipping, clip):
     """Keras' per-weight clipping (``clipnorm``: of each tower's part of the
-    gradient as a whole; ``clipvalue``: elementwise); towers at 0 unclipped."""
+    gradient as a whole; ``clipvalue``: elementwise). A structure clips only
+    where its optimizer does, so every tower's ``clip`` is positive."""
     if clipping == "clipvalue":
-        limit = per_tower(tf.where(clip > 0, clip, np.inf), gradient)
+        limit = per_tower(clip, gradient)
         return tf.clip_by_value(gradient, -limit, limit)
     norm = tf.sqrt(tower_sums(tf.square(gradient), tf.shape(clip)[0]))
-    scale = tf.where(clip > 0, clip / tf.maximum(norm, clip), 1.0)
-    return gradient * per_tower(scale, gradient)
+    return gradient * per_tower(clip / tf.maximum(norm, clip), gradient)
 
 
 def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,

@@ -8,7 +8,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._tensorflow import keras
+from .._backend.tensorflow import keras
 
 __all__ = ["RoutedParamsMixin", "augmentation_constraints", "did_you_mean",
            "network_constraints", "training_constraints"]

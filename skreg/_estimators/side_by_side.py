@@ -8,11 +8,11 @@ time of one (IMDB, 16-16, scored on 25,000 reviews after each epoch)."""
 import contextlib
 import time
 
-from ._engine.fit import fit_side_by_side as train_side_by_side
-from ._engine.fit import program_group
-from ._engine.model import NotOnProgram, plan_model
-from ._rollback import rolled_back_on_failure
-from ._tensorflow import tf
+from .._engine.fit import fit_side_by_side as train_side_by_side
+from .._engine.fit import program_group
+from .._engine.model import NotOnProgram, plan_model
+from .rollback import rolled_back_on_failure
+from .._backend.tensorflow import tf
 
 __all__ = ["fit_side_by_side"]
 

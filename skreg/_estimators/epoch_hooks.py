@@ -4,8 +4,8 @@ epochs, the epochs themselves stay in the program."""
 
 import sys
 
-from ._engine.fit import EpochHooks
-from ._tensorflow import keras
+from .._engine.fit import EpochHooks
+from .._backend.tensorflow import keras
 
 __all__ = ["ChainedHooks", "HooksAsKerasCallback", "KerasEpochHooks"]
 

@@ -13,8 +13,8 @@ most. It runs eagerly, so no prediction program is traced for a new model.
 import numpy as np
 import scipy.sparse as sp
 
-from ._tensorflow import keras, tf
-from .network import InputAugmentation
+from .._backend.tensorflow import keras, tf
+from ..network import InputAugmentation
 
 __all__ = ["predict_float64"]
 

@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from ._engine import TowerEpochs, TowerState, TowerStructure, TowerTrainer, tower_data
-from ._engine.numbers import TowerNumbers
-from ._tensorflow import tf
+from .._engine import TowerEpochs, TowerState, TowerStructure, TowerTrainer, tower_data
+from .._engine.numbers import TowerNumbers
+from .._backend.tensorflow import tf
 
 __all__ = ["FoldData", "Group", "train_group"]
 

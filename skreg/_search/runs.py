@@ -14,13 +14,13 @@ from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from joblib import Parallel, delayed, effective_n_jobs
 
-from ._base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
-from ._engine import PreparedData, TowerStructure, optimizer_slots, tower_bytes, tower_data
-from ._engine.trainer import ready_program
-from ._inference import predict_float64
-from ._tensorflow import keras
-from ._search_groups import FoldData, Group, train_group
-from ._engine.model import NotOnProgram, plan_model
+from .._estimators.base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
+from .._engine import PreparedData, TowerStructure, optimizer_slots, tower_bytes, tower_data
+from .._engine.trainer import ready_program
+from .._estimators.inference import predict_float64
+from .._backend.tensorflow import keras
+from .groups import FoldData, Group, train_group
+from .._engine.model import NotOnProgram, plan_model
 
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 

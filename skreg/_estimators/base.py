@@ -9,23 +9,23 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._batching import make_dataset, n_batches
-from ._inference import predict_float64
-from ._optimizers import fused_optimizer_class
-from ._params import (
+from .keras_input import make_dataset, n_batches
+from .inference import predict_float64
+from .._backend.optimizers import fused_optimizer_class
+from .params import (
     RoutedParamsMixin,
     augmentation_constraints,
     network_constraints,
     training_constraints,
 )
-from ._rollback import rolled_back_on_failure
-from ._sklearn_callbacks import CallbackSupportMixin, FitTask, with_callbacks
-from ._tensorflow import gradients_released_with, keras, tf
-from ._engine.fit import fit_model
-from ._engine.regularizers import WeightDecay
-from ._engine.model import NotOnProgram, plan_model
-from ._epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
-from .network import build_mlp, check_augmentation
+from .rollback import rolled_back_on_failure
+from .sklearn_callbacks import CallbackSupportMixin, FitTask, with_callbacks
+from .._backend.tensorflow import gradients_released_with, keras, tf
+from .._engine.fit import fit_model
+from .._engine.regularizers import WeightDecay
+from .._engine.model import NotOnProgram, plan_model
+from .epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
+from ..network import build_mlp, check_augmentation
 
 __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP", "checked_sample_weight"]
 
@@ -473,7 +473,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         """The network's outputs (logits for the classifier), float64.
 
         Computed in float64 from the trained weights, so that a row gets the
-        same output in any batch (see :mod:`skreg._inference`).
+        same output in any batch (see :mod:`skreg._estimators.inference`).
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

@@ -7,7 +7,7 @@ With older scikit-learn the names here do nothing and skreg works as before."""
 import contextlib
 import threading
 
-from ._engine.fit import EpochHooks
+from .._engine.fit import EpochHooks
 
 try:
     from sklearn.callback import CallbackSupportMixin, with_callbacks

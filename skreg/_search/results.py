@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
-from ._search_runs import best_so_far
+from .runs import best_so_far
 
 __all__ = ["RungRows", "search_results"]
 

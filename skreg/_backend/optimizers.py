@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from ._tensorflow import keras, tf
+from .tensorflow import keras, tf
 
 __all__ = ["fused_optimizer_class"]
 

@@ -1,6 +1,6 @@
 """Keras losses that skreg adds to Keras' own."""
 
-from ._tensorflow import keras, tf
+from .tensorflow import keras, tf
 
 __all__ = ["PoissonLogLink", "SmoothedSparseCategoricalCrossentropy", "poisson_log_link",
            "smoothed_sparse_categorical_crossentropy"]

@@ -7,9 +7,9 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.metrics import check_scoring
 
-from ._tensorflow import tf
-from ._engine.losses import loss_kind, per_sample_loss
-from ._engine.trainer import label_tensor
+from .._backend.tensorflow import tf
+from .._engine.losses import loss_kind, per_sample_loss
+from .._engine.trainer import label_tensor
 
 __all__ = ["SearchScores"]
 
