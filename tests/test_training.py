@@ -49,6 +49,7 @@ EQUIVALENT_SETTINGS = [
     dict(optimizer="adamw", learning_rate=0.01),
     dict(optimizer="nadam", learning_rate=0.01),
     dict(optimizer="adagrad", learning_rate=0.05),
+    dict(optimizer="adamax", learning_rate=0.01, l1=1e-3),
     dict(optimizer="adam", learning_rate=0.01, weight_decay=0.05, batch_norm=True),
     dict(optimizer="sgd", learning_rate=0.05, optimizer__clipnorm=0.1, l2=1e-2),
     dict(optimizer="rmsprop", optimizer__clipvalue=1e-3),

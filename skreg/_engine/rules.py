@@ -16,7 +16,7 @@ import numpy as np
 from .._backend.optimizers import FusedAdam, FusedRMSprop
 from .._backend.tensorflow import keras, optimizer_slot, set_optimizer_scalar, tf
 
-__all__ = ["AdagradRule", "AdamRule", "NadamRule", "RMSpropRule", "SGDRule",
+__all__ = ["AdagradRule", "AdamRule", "AdamaxRule", "NadamRule", "RMSpropRule", "SGDRule",
            "UpdateRule", "read_rule", "rule_of"]
 
 
@@ -243,7 +243,33 @@ class AdagradRule(UpdateRule):
         return weight - rate * gradient / tf.sqrt(accumulator + step["epsilon"]), [accumulator]
 
 
-_RULES = {rule.name: rule for rule in (SGDRule, RMSpropRule, AdamRule, NadamRule, AdagradRule)}
+class AdamaxRule(UpdateRule):
+    """``keras.optimizers.Adamax``: Adam with the infinity norm."""
+
+    name = "adamax"
+    keras_classes = (keras.optimizers.Adamax,)
+    number_names = ("beta_1", "beta_2", "epsilon")
+
+    @property
+    def n_slots(self):
+        return 2
+
+    def keras_slots(self, optimizer, variable):
+        return [optimizer_slot(optimizer, name, variable) for name in ("_m", "_u")]
+
+    def at_step(self, numbers, iteration):
+        t = tf.cast(iteration + 1, tf.float32)
+        return {**numbers, "beta_1_power": tf.pow(numbers["beta_1"], t)}
+
+    def apply(self, weight, slots, gradient, rate, step):
+        first = slots[0] + (gradient - slots[0]) * (1.0 - step["beta_1"])
+        norm = tf.maximum(step["beta_2"] * slots[1], tf.abs(gradient))
+        change = rate * first / ((1.0 - step["beta_1_power"]) * (norm + step["epsilon"]))
+        return weight - change, [first, norm]
+
+
+_RULES = {rule.name: rule for rule in (SGDRule, RMSpropRule, AdamRule, NadamRule, AdagradRule,
+                                       AdamaxRule)}  # fmt: skip
 
 
 def rule_of(kind):

@@ -157,7 +157,7 @@ NOTES_DOC = """
     non-finite loss by itself) it is one call per epoch (``verbose`` alone:
     calls of about half a second, their epochs' lines printed as each ends).
     The program runs SGD (with momentum and Nesterov's), RMSprop, Adam,
-    AdamW, Nadam and Adagrad, each with Keras' ``weight_decay``,
+    AdamW, Nadam, Adagrad and Adamax, each with Keras' ``weight_decay``,
     ``clipnorm``, ``clipvalue`` or ``global_clipnorm`` and Keras'
     learning-rate schedules (``ExponentialDecay``, ``CosineDecay`` with
     warmup, ``PiecewiseConstantDecay``, ``InverseTimeDecay``,
