@@ -285,7 +285,9 @@ def _parser():
                                               "write the table and learning-curve plots")  # fmt: skip
     common(study)
     study.add_argument("--variants", help="comma-separated, from: original, smaller, bigger, "
-                                          "l2, l1, l1_l2, dropout, batch_norm, token_dropout (default: all)")  # fmt: skip
+                                          "l2, l1, l1_l2, dropout, batch_norm, token_dropout, "
+                                          "weight_decay, max_norm, label_smoothing "
+                                          "(default: all)")  # fmt: skip
     study.add_argument("--batch-size", type=_at_least(1))
     study.add_argument("--validation", choices=["test", "holdout"], default="test",
                        help="validate on the test set (the book) or on held-out training data")  # fmt: skip
