@@ -17,6 +17,7 @@ towers. Modules: ``_search_runs`` (the two ways of running), ``_search_groups``
 scores), ``_search_results`` (``cv_results_`` and the fitted attributes).
 """
 
+import contextlib
 import numbers
 import time
 
@@ -29,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._estimators.base import BaseRegularizedMLP, checked_sample_weight
 from ._estimators.docs import search_doc
+from ._estimators.interface import encoded_targets, is_multilabel, sharing_program
 from ._estimators.params import did_you_mean
 from ._estimators.rollback import rolled_back_on_failure
 from ._engine import TowerStructure
@@ -172,8 +174,8 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         candidates = self._candidates(base)
         X, y = self._validate_X_y(X, y, reset=True)
         template = clone(base)
-        y_encoded = template._encode_y(y, first_call=True)
-        if is_classifier(self) and not template._multilabel:
+        y_encoded = encoded_targets(template, y)
+        if is_classifier(self) and not is_multilabel(template):
             y = column_or_1d(y)  # a column vector, as the classifier takes it (it warned)
         self._set_target_attributes(template)
         if sample_weight is not None:
@@ -208,17 +210,13 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         if self.refit:
             start = time.perf_counter()
             self.best_estimator_ = clone(base).set_params(**self.best_params_)
-            if isinstance(search, TowerSearch):
-                # The refit runs on the program the towers traced, and on the
-                # data as the towers took it (same matrix), for its fit only:
-                # a fitted estimator keeps no copy of its training data.
-                self.best_estimator_._program_like = TowerStructure(**search.structure)
-                self.best_estimator_._prepared_data = search.prepared_data()
-            try:
-                with task.subtask("refit", self.best_estimator_):
-                    self.best_estimator_.fit(X, y, sample_weight=sample_weight)
-            finally:
-                self.best_estimator_.__dict__.pop("_prepared_data", None)
+            # The refit runs on the program the towers traced, and on the
+            # data as the towers took it (same matrix).
+            sharing = (sharing_program(self.best_estimator_, TowerStructure(**search.structure),
+                                       search.prepared_data())
+                       if isinstance(search, TowerSearch) else contextlib.nullcontext())  # fmt: skip
+            with sharing, task.subtask("refit", self.best_estimator_):
+                self.best_estimator_.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         task.end()
         return self

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import weakref
 
-__all__ = ["gradients_released_with", "keras", "optimizer_slot", "program_graph_options",
-           "set_optimizer_scalar", "tf", "weight_decay_exclusions"]
+__all__ = ["gradients_released_with", "huber_delta", "keras", "optimizer_slot",
+           "program_graph_options", "set_optimizer_scalar", "tf", "weight_decay_exclusions"]
 
 # A user who set these explicitly keeps their choice. A worker process
 # (joblib, Dask) inherits the level skreg set in its parent: the marker says
@@ -192,6 +192,14 @@ def optimizer_slot(optimizer, name, variable):
 def set_optimizer_scalar(optimizer, name, value):
     """Set a scalar state variable of the optimizer (Nadam's ``_u_product``)."""
     getattr(optimizer, name).assign(value)
+
+
+def huber_delta(loss):
+    """A ``keras.losses.Huber``'s delta, which its config leaves out (Keras
+    3.5 to 3.15): read from its private keyword arguments; None where a
+    release moved them (the loss is then trained by Keras' fit)."""
+    delta = getattr(loss, "_fn_kwargs", {}).get("delta", 1.0)
+    return None if delta is None else float(delta)
 
 
 def weight_decay_exclusions(optimizer):

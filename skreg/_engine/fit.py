@@ -15,7 +15,7 @@ from .numbers import TowerNumbers
 from .structure import tower_data
 from .trainer import TowerState, TowerTrainer, held_out_data, ready_program
 
-__all__ = ["EpochHooks", "fit_model", "fit_side_by_side", "program_group"]
+__all__ = ["EpochHooks", "fit_model", "fit_plans_side_by_side", "program_group"]
 
 
 def _like(X, X_val):
@@ -221,7 +221,7 @@ _PER_TOWER_PASSES = ("with_dropout", "with_weight_decay", "with_max_norm",
 
 
 def program_group(plan):
-    """What plans must share to train side by side (:func:`fit_side_by_side`):
+    """What plans must share to train side by side (:func:`fit_plans_side_by_side`):
     their structure but for the passes a tower can leave itself out of
     (``_PER_TOWER_PASSES``), their weights' shapes (widths are run-time shapes, not part of the
     structure, but towers stack), the optimizer's numbers other than the
@@ -232,7 +232,7 @@ def program_group(plan):
             plan.numbers.group())  # fmt: skip
 
 
-def fit_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, report=None):
+def fit_plans_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds, report=None):
     """Train planned models in place as the towers of one program; their
     histories, as :func:`fit_model` gives each.
 

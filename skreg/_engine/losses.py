@@ -3,8 +3,9 @@ Keras loss, and Keras' own per-sample loss and accuracy functions."""
 
 import numpy as np
 
-from .._backend.losses import PoissonLogLink, SmoothedSparseCategoricalCrossentropy, poisson_log_link
-from .._backend.tensorflow import keras, tf
+from .._backend.losses import (PoissonLogLink, SmoothedSparseCategoricalCrossentropy,
+                               poisson_log_link)
+from .._backend.tensorflow import huber_delta, keras, tf
 from .regularizers import LabelSmoothing
 
 __all__ = ["loss_kind", "per_sample_accuracy", "per_sample_loss"]
@@ -31,7 +32,8 @@ def loss_kind(loss):
     elif type(loss) is keras.losses.MeanAbsoluteError:
         return ("absolute_error",)
     elif type(loss) is keras.losses.Huber:
-        return ("huber", float(loss._fn_kwargs.get("delta", 1.0)))
+        delta = huber_delta(loss)
+        return None if delta is None else ("huber", delta)
     elif type(loss) is PoissonLogLink:
         return ("poisson",)
     return None

@@ -125,7 +125,7 @@ def _read_layers(model):
     augmentation = None
     if layers and isinstance(layers[0], InputAugmentation):
         augmentation = layers.pop(0)
-        if augmentation._image_layers:
+        if augmentation.shift or augmentation.rotation or augmentation.flip:
             raise NotOnProgram("image transforms")
     output, hidden, group = layers[-1] if layers else None, [], None
     for layer in layers[:-1]:

@@ -25,6 +25,7 @@ from .._engine.fit import fit_model
 from .._engine.regularizers import WeightDecay
 from .._engine.model import NotOnProgram, plan_model
 from .epoch_hooks import ChainedHooks, HooksAsKerasCallback, KerasEpochHooks
+from .interface import shared_program
 from ..network import build_mlp, check_augmentation
 
 __all__ = ["PREDICT_BATCH_SIZE", "BaseRegularizedMLP", "checked_sample_weight"]
@@ -346,7 +347,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                 plan, X, y, sample_weight, validation,
                 epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
                 patience=self.n_iter_no_change, seeds=[int(s) for s in seeds], hooks=hooks,
-                prepared=getattr(self, "_prepared_data", None),
+                prepared=None if shared_program(self) is None else shared_program(self).prepared,
             )  # fmt: skip
         except tf.errors.OpError as error:
             raise RuntimeError(
@@ -360,7 +361,8 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         options = self._options_for_keras_fit()
         if options:
             raise NotOnProgram(f"the Keras options {', '.join(options)} (Keras' fit takes them)")
-        return plan_model(self.model_, X, like=getattr(self, "_program_like", None))
+        shared = shared_program(self)
+        return plan_model(self.model_, X, like=None if shared is None else shared.structure)
 
     def _options_for_keras_fit(self):
         """The routed Keras options that only Keras' fit takes: every

@@ -8,7 +8,7 @@ time of one (IMDB, 16-16, scored on 25,000 reviews after each epoch)."""
 import contextlib
 import time
 
-from .._engine.fit import fit_side_by_side as train_side_by_side
+from .._engine.fit import fit_plans_side_by_side
 from .._engine.fit import program_group
 from .._engine.model import NotOnProgram, plan_model
 from .rollback import rolled_back_on_failure
@@ -88,7 +88,7 @@ def fit_side_by_side(estimators, X, y, *, validation_data=None, report=None):
             job = jobs[positions[0]][0]
             start = time.perf_counter()
             try:
-                histories = train_side_by_side(
+                histories = fit_plans_side_by_side(
                     [jobs[p][1] for p in positions], job.X, job.y, job.validation,
                     epochs=epochs, batch_size=batch_size, seeds=seeds,
                     report=report and (lambda k, epoch, logs, positions=positions:

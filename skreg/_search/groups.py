@@ -16,6 +16,7 @@ import numpy as np
 
 from .._engine import TowerEpochs, TowerState, TowerStructure, TowerTrainer, tower_data
 from .._engine.numbers import TowerNumbers
+from .._estimators.interface import batch_size_for, training_weights
 from .._backend.tensorflow import tf
 
 __all__ = ["FoldData", "Group", "train_group"]
@@ -29,14 +30,15 @@ class FoldData:
         train, test = split
         self.fold = fold
         self.train, self.test = train, test
-        self.batch_size = base._resolved_batch_size(len(train))
+        self.batch_size = batch_size_for(base, len(train))
         self.y_encoded = y_encoded  # of every row, as the program takes them
         self.y_test, self.y_test_encoded = y[test], y_encoded[test]
         # The training rows' weights (class weights from the fold's own rows,
         # as its separate fit computes them); only the last argument's length is read.
-        weight = template._sample_weight(
-            y_encoded[train], None if sample_weight is None else sample_weight[train], train
-        )
+        weight = training_weights(
+            template, y_encoded[train],
+            None if sample_weight is None else sample_weight[train], train,
+        )  # fmt: skip
         self.row_weight = np.zeros(len(y), np.float32)
         self.row_weight[train] = 1.0 if weight is None else weight
         self.member = np.zeros(len(y), np.float32)

@@ -18,6 +18,8 @@ from .._estimators.base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
 from .._engine import PreparedData, TowerStructure, optimizer_slots, tower_bytes, tower_data
 from .._engine.trainer import ready_program
 from .._estimators.inference import predict_float64
+from .._estimators.interface import (batch_size_for, model_outputs, routed_keras_options,
+                                     starting_network)
 from .._backend.tensorflow import keras
 from .groups import FoldData, Group, train_group
 from .._engine.model import NotOnProgram, plan_model
@@ -72,8 +74,7 @@ class TowerSearch:
         on if any candidate has dropout."""
         params = base.get_params()
         values = [{**params, **c} for c in candidates]
-        routed = [*(f"fit__{name}" for name in base._routed_params("fit")),
-                  *(f"compile__{name}" for name in base._routed_params("compile"))]  # fmt: skip
+        routed = routed_keras_options(base)
         if routed:  # Keras callbacks and options need a network of their own
             raise NotOnProgram(f"the Keras options {', '.join(routed)}")
         if len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1:
@@ -87,13 +88,9 @@ class TowerSearch:
         # schedule) and weight decay, which candidates that leave them at
         # None train with.
         first = copy.copy(template).set_params(**{**candidates[0], **_OPTIMIZERS_OWN})
-        optimizer_class, config = first._resolve_optimizer()
-        first._check_routed_params(optimizer_class)
         seeds = fit_seeds(base.random_state)
         # The network every fit of a GridSearchCV with this random_state starts from.
-        model = first._initialize_model(
-            X.shape[1], seeds.model, first._initialize_optimizer(optimizer_class, config)
-        )
+        model = starting_network(first, X.shape[1], seeds.model)
         planned = plan_model(model, X)
         if planned.structure.schedule is not None and any(
                 v["learning_rate"] is not None for v in values):  # fmt: skip
@@ -119,14 +116,14 @@ class TowerSearch:
         self.results, self.tasks = results, (tasks if tasks and tasks.active else None)
         self.diverged = np.zeros((n_candidates, len(splits)), bool)
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
-        n_outputs = self.template._n_model_outputs()
+        n_outputs = model_outputs(self.template)
         # A group holds one fold's networks, which train on the fold's own
         # batches as its separate fit would: its training rows in an order of
         # their own, batch_size at a time. (Batches of all the rows shared by
         # every fold made the folds' networks learn alike: a candidate's mean
         # score varied across seeds 2-3x as much as GridSearchCV's.)
         budget = self.search.memory_budget * 2**20
-        data_batch_size = base._resolved_batch_size(len(splits[0][0]))
+        data_batch_size = batch_size_for(base, len(splits[0][0]))
         self.groups = []
         for fold, split in enumerate(splits):
             fold_data = FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
@@ -141,8 +138,8 @@ class TowerSearch:
                 self.groups.append(Group(
                     self, len(self.groups) + 1, fold_data,
                     list(range(first, min(first + size, n_candidates))),
-                    seeds=self.seeds, start_weights=self.start_weights, data_batch_size=data_batch_size,
-                    bytes_per_tower=per_tower,
+                    seeds=self.seeds, start_weights=self.start_weights,
+                    data_batch_size=data_batch_size, bytes_per_tower=per_tower,
                 ))  # fmt: skip
         # Where joblib runs tasks elsewhere (n_jobs, a Dask cluster), a
         # group's rung is a task; else the groups train here, two at a time

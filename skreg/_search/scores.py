@@ -10,6 +10,7 @@ from sklearn.metrics import check_scoring
 from .._backend.tensorflow import tf
 from .._engine.losses import loss_kind, per_sample_loss
 from .._engine.trainer import label_tensor
+from .._estimators.interface import is_multilabel, keras_loss, predictions_from_outputs
 
 __all__ = ["SearchScores"]
 
@@ -36,7 +37,7 @@ class SearchScores:
         self._template = template
         self._scoring = scoring
         self._scorer = check_scoring(template, scoring=scoring)
-        self._loss = loss_kind(template._keras_loss())
+        self._loss = loss_kind(keras_loss(template))
 
     def add(self, networks, outputs, y_test, y_test_encoded, first_epoch=0):
         """Score the held-out ``outputs`` of some networks that share their
@@ -76,12 +77,12 @@ class SearchScores:
         uniformly averaged outputs, as scikit-learn computes them."""
         template = self._template
         if is_classifier(template):
-            if template._multilabel:
+            if is_multilabel(template):
                 return np.all((outputs > 0) == (y_test[:, None, :] > 0), axis=3).mean(axis=1)
             codes = outputs[..., 0] > 0 if outputs.shape[3] == 1 else outputs.argmax(axis=3)
             return (template.classes_[codes.astype(np.intp)] == y_test[:, None]).mean(axis=1)
         y = np.asarray(y_test, np.float64).reshape(len(y_test), 1, -1)
-        predictions = template._predictions(outputs.astype(np.float64))
+        predictions = predictions_from_outputs(template, outputs.astype(np.float64))
         residual = ((predictions - y) ** 2).sum(axis=1)  # [epochs, networks, outputs]
         total = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
