@@ -670,8 +670,11 @@ def main():
 
     say(f"# Benchmarks{' (quick mode)' if args.quick else ''}\n")
     say(f"Machine: {machine_summary()}.  ")
-    say("Each section below says when and with which command it was last run; "
-        "`--sections` re-runs some and leaves the others in place.\n")  # fmt: skip
+    say("Each section below is the current table of one benchmark, with when and by which "
+        "command it was last run: `make bench` (`benchmarks/run.py`) writes its sections, "
+        "`--sections` re-runs some and leaves the others in place; the other scripts of "
+        "`benchmarks/` write their own. The notes of earlier runs and sessions are in git's "
+        "history of this file.\n")  # fmt: skip
 
     if "vectorizer" in sections:
         current = "vectorizer"
