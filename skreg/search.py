@@ -141,7 +141,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Score every candidate on every fold, then refit the best on all the data.
 
         Parameters
@@ -153,6 +153,10 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample in the training loss of every fit (not in
             the scores).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the samples, for a group splitter as ``cv``
+            (``GroupKFold``: for instance, every review of one author in one
+            fold), as ``GridSearchCV.fit`` passes them.
 
         Returns
         -------
@@ -162,12 +166,12 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         # or is interrupted (in the search or the refit) leaves every fitted
         # attribute as it was, from an earlier fit or none.
         with rolled_back_on_failure(self, keep_weights=False):
-            return self._fit_search(X, y, sample_weight)
+            return self._fit_search(X, y, sample_weight, groups)
 
     # Inside the rollback, so that callbacks are torn down before a failed
     # search restores the estimator.
     @with_callbacks
-    def _fit_search(self, X, y, sample_weight):
+    def _fit_search(self, X, y, sample_weight, groups):
         self._check_fit_params()
         base = self._base_estimator()
         _check_network_params(base.hidden_layer_sizes, base.l1, base.l2, base.dropout)
@@ -180,7 +184,11 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         self._set_target_attributes(template)
         if sample_weight is not None:
             sample_weight = checked_sample_weight(sample_weight, X)
-        splits = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
+        if groups is not None:
+            groups = column_or_1d(groups)
+            if len(groups) != X.shape[0]:
+                raise ValueError(f"groups has {len(groups)} labels for {X.shape[0]} samples.")
+        splits = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y, groups))
         self.n_splits_ = len(splits)
 
         # scikit-learn's callbacks: the search, then the refit (whose epochs

@@ -8,7 +8,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -132,6 +132,27 @@ def test_searches_over_the_modern_defences_run_in_the_towers(cancer, grid, setti
     for i in range(3):
         np.testing.assert_allclose(ours[f"split{i}_test_score"], theirs[f"split{i}_test_score"],
                                    atol=2 / (len(y) // 3))  # fmt: skip
+
+
+def test_groups_reach_the_splitter_as_in_grid_search(cancer):
+    """GroupKFold keeps each group in one fold; the folds, and so the
+    scores, are GridSearchCV's with the same groups."""
+    X, y = cancer
+    groups = np.arange(len(y)) % 7
+    grid = {"l2": [0.0, 1e-2]}
+    common = dict(epochs=4, random_state=0)
+    ours = RegularizedMLPClassifierCV(param_grid=grid, cv=GroupKFold(3), refit=False, **common)
+    ours.fit(X, y, groups=groups)
+    theirs = GridSearchCV(RegularizedMLPClassifier(**common), grid, cv=GroupKFold(3),
+                          refit=False).fit(X, y, groups=groups)  # fmt: skip
+    for i in range(3):
+        np.testing.assert_allclose(ours.cv_results_[f"split{i}_test_score"],
+                                   theirs.cv_results_[f"split{i}_test_score"],
+                                   atol=2 / (len(y) // 3))  # fmt: skip
+    with pytest.raises(ValueError, match="groups"):
+        RegularizedMLPClassifierCV(cv=GroupKFold(3), epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="groups has 3 labels"):
+        RegularizedMLPClassifierCV(cv=GroupKFold(3), epochs=1).fit(X, y, groups=[0, 1, 2])
 
 
 def test_select_epochs_picks_the_best_epoch_and_refits_that_many(cancer):
