@@ -40,8 +40,9 @@ def test_each_rule_steps_as_the_keras_optimizer_it_reads(name, config, kind):
     for step in range(4):
         gradient = tf.constant(rng.normal(size=start.shape).astype(np.float32))
         optimizer.apply([gradient], [variable])
+        table = rule.step_table(tensors, tf.constant([step], tf.int64))
         weight, slots = rule.apply(weight, slots, gradient, 0.01,
-                                   rule.at_step(tensors, tf.constant(step, tf.int64)))  # fmt: skip
+                                   {**tensors, **{k: v[0] for k, v in table.items()}})
     np.testing.assert_allclose(weight.numpy(), variable.numpy(), rtol=1e-5, atol=1e-6)
     keras_slots = rule.keras_slots(optimizer, variable)
     assert len(keras_slots) == len(slots) == rule.n_slots

@@ -277,6 +277,7 @@ class TowerProgram:
 
     def _epoch(self, call, epoch, iteration, weights, slots, logs, outputs):
         structure = self.structure
+        call.step_table = self._step_table(call, iteration)
         # The order of a separate fit on the training rows alone.
         shuffled = tf.random.stateless_uniform([call.n_train],
                                                tf.stack([call.shuffle_seed, epoch]))  # fmt: skip
@@ -365,7 +366,7 @@ class TowerProgram:
             total = tf.reduce_sum(data_losses)
         product_gradient, *gradients = tape.gradient(total, watched)
         gradients = [batch.kernel_gradient(product_gradient), *gradients]
-        weights, slots, penalty_sums = self._updated(call, weights, slots, gradients, iteration)
+        weights, slots, penalty_sums = self._updated(call, weights, slots, gradients, step)
         for p, value in moving.items():
             weights[p] = value
         if structure.classifies:
@@ -375,19 +376,33 @@ class TowerProgram:
         return (step + 1, iteration + 1, weights, slots,
                 loss_sum + (data_losses + penalty_sums) * count, correct_sum)  # fmt: skip
 
-    def _updated(self, call, weights, slots, gradients, iteration):
-        """(weights, slots) after one step's updates, and each tower's
-        penalty before it (Keras reports the loss it took the gradient of)."""
+    def _step_table(self, call, iteration):
+        """The epoch's per-step values: the rule's
+        (:meth:`~skreg._engine.rules.UpdateRule.step_table`) and the
+        schedule's rate (Keras' schedule at each step), for every step at
+        once; each step takes its row."""
+        iterations = iteration + tf.range(call.n_steps)
+        table = self.rule.step_table(call.numbers["optimizer"], iterations)
+        if self.schedule is not None:
+            table["rate_scale"] = tf.vectorized_map(
+                lambda step: tf.cast(self.schedule(step), tf.float32), iterations)
+        return table
+
+    def _updated(self, call, weights, slots, gradients, step_index):
+        """(weights, slots) after one step's updates (the epoch's
+        ``step_index``-th), and each tower's penalty before it (Keras
+        reports the loss it took the gradient of)."""
         structure, n_slots = self.structure, self.rule.n_slots
         factors = call.weight_factors
+        step = {**call.numbers["optimizer"],
+                **{name: values[step_index] for name, values in call.step_table.items()}}
         if self.schedule is not None:  # this step's rate, Keras' schedule at the iteration
-            scale = tf.cast(self.schedule(iteration), tf.float32)
+            scale = step.pop("rate_scale")
             factors = {p: WeightFactors(**{**f.as_dict(), "rate": f.rate * scale,
                                            "decay": None if f.decay is None else f.decay * scale})
                        for p, f in factors.items()}  # fmt: skip
         if structure.clipping == "global_clipnorm":
             factors = self._globally_clipped(call, factors, weights, gradients)
-        step = self.rule.at_step(call.numbers["optimizer"], iteration)
         new_weights, new_slots = list(weights), list(slots)
         penalty_sums = tf.zeros([call.n_towers])
         for j, (p, gradient) in enumerate(zip(self.trainable, gradients)):

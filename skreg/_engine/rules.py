@@ -61,15 +61,18 @@ class UpdateRule:
         """The slots of an untrained weight (``numbers``: the rule's)."""
         return [tf.zeros_like(weight) for _ in range(self.n_slots)]
 
-    def at_step(self, numbers, iteration):
-        """What :meth:`apply` reads at a step, computed once for all the
-        weights: the rule's ``numbers`` (tensors) and what depends on the
-        steps trained before this one, ``iteration``."""
-        return dict(numbers)
+    def step_table(self, numbers, iterations):
+        """What :meth:`apply` reads that depends on the step: {name: [n]
+        values}, for steps after ``iterations`` ([n] steps trained before
+        each) with the rule's ``numbers`` (tensors). The program makes the
+        table once an epoch and takes each step's row (one gather where the
+        formulas were a dozen ops a step)."""
+        return {}
 
     def apply(self, weight, slots, gradient, rate, step):
         """(weight, slots) after one step; ``rate`` the towers' learning
-        rates shaped to the weight, ``step`` from :meth:`at_step`."""
+        rates shaped to the weight, ``step`` the rule's numbers and its row
+        of :meth:`step_table`."""
         raise NotImplementedError
 
     def write_keras(self, optimizer, iteration):
@@ -162,12 +165,11 @@ class AdamRule(UpdateRule):
     def keras_slots(self, optimizer, variable):
         return [optimizer_slot(optimizer, name, variable) for name in ("_momentums", "_velocities")]
 
-    def at_step(self, numbers, iteration):
-        t = tf.cast(iteration + 1, tf.float32)
+    def step_table(self, numbers, iterations):
+        t = tf.cast(iterations + 1, tf.float32)
         # The bias corrections' factor of the learning rate.
-        correction = (tf.sqrt(1.0 - tf.pow(numbers["beta_2"], t))
-                      / (1.0 - tf.pow(numbers["beta_1"], t)))  # fmt: skip
-        return {**numbers, "correction": correction}
+        return {"correction": tf.sqrt(1.0 - tf.pow(numbers["beta_2"], t))
+                / (1.0 - tf.pow(numbers["beta_1"], t))}  # fmt: skip
 
     def apply(self, weight, slots, gradient, rate, step):
         beta_1, beta_2 = step["beta_1"], step["beta_2"]
@@ -197,21 +199,24 @@ class NadamRule(AdamRule):
     name = "nadam"
     keras_classes = (keras.optimizers.Nadam,)
 
-    def at_step(self, numbers, iteration):
-        beta_1, t = numbers["beta_1"], tf.cast(iteration + 1, tf.float32)
+    def step_table(self, numbers, iterations):
+        beta_1, t = numbers["beta_1"], tf.cast(iterations + 1, tf.float32)
         mu, mu_next = (beta_1 * (1.0 - 0.5 * tf.pow(0.96, t + i)) for i in (0.0, 1.0))
-        product = _nadam_products(beta_1, iteration + 1)
-        return {**numbers, "mu": mu, "mu_next": mu_next, "product": product,
-                "product_next": product * mu_next,
-                "beta_2_power": tf.pow(numbers["beta_2"], t)}  # fmt: skip
+        # Keras' running product, from the first step's on.
+        product = _nadam_products(beta_1, iterations[0] + 1) * tf.math.cumprod(
+            tf.concat([tf.ones([1]), mu[1:]], axis=0))
+        # The step's factors of the momentum, the gradient and the second
+        # moment (scalars: once a step, not once a weight).
+        return {"first_factor": mu_next / (1.0 - product * mu_next),
+                "gradient_factor": (1.0 - mu) / (1.0 - product),
+                "second_factor": 1.0 / (1.0 - tf.pow(numbers["beta_2"], t))}  # fmt: skip
 
     def apply(self, weight, slots, gradient, rate, step):
         beta_1, beta_2 = step["beta_1"], step["beta_2"]
         first = slots[0] + (gradient - slots[0]) * (1.0 - beta_1)
         second = slots[1] + (tf.square(gradient) - slots[1]) * (1.0 - beta_2)
-        first_hat = (step["mu_next"] * first / (1.0 - step["product_next"])
-                     + (1.0 - step["mu"]) * gradient / (1.0 - step["product"]))  # fmt: skip
-        second_hat = second / (1.0 - step["beta_2_power"])
+        first_hat = step["first_factor"] * first + step["gradient_factor"] * gradient
+        second_hat = second * step["second_factor"]
         change = first_hat * rate / (tf.sqrt(second_hat) + step["epsilon"])
         return weight - change, [first, second]
 
@@ -257,9 +262,9 @@ class AdamaxRule(UpdateRule):
     def keras_slots(self, optimizer, variable):
         return [optimizer_slot(optimizer, name, variable) for name in ("_m", "_u")]
 
-    def at_step(self, numbers, iteration):
-        t = tf.cast(iteration + 1, tf.float32)
-        return {**numbers, "beta_1_power": tf.pow(numbers["beta_1"], t)}
+    def step_table(self, numbers, iterations):
+        t = tf.cast(iterations + 1, tf.float32)
+        return {"beta_1_power": tf.pow(numbers["beta_1"], t)}
 
     def apply(self, weight, slots, gradient, rate, step):
         first = slots[0] + (gradient - slots[0]) * (1.0 - step["beta_1"])

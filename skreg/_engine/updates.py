@@ -65,8 +65,15 @@ def clipped(gradient, clipping, clip):
     if clipping == "clipvalue":
         limit = per_tower(clip, gradient)
         return tf.clip_by_value(gradient, -limit, limit)
-    norm = tf.sqrt(tower_sums(tf.square(gradient), tf.shape(clip)[0]))
-    return gradient * per_tower(clip / tf.maximum(norm, clip), gradient)
+    if gradient.shape.rank == 2:  # [n_features, K * units]: each tower's columns
+        n_towers = tf.shape(clip)[0]
+        by_tower = tf.reshape(tf.reduce_sum(tf.square(gradient), axis=0), [n_towers, -1])
+        norm = tf.sqrt(tf.reduce_sum(by_tower, axis=1, keepdims=True))
+        scale = clip[:, None] / tf.maximum(norm, clip[:, None])
+        return gradient * tf.reshape(tf.broadcast_to(scale, tf.shape(by_tower)), [1, -1])
+    norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2], keepdims=True))
+    limit = clip[:, None, None]
+    return gradient * (limit / tf.maximum(norm, limit))
 
 
 def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
@@ -76,7 +83,8 @@ def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
     decay, the rule's step (:mod:`~skreg._engine.rules`), the max-norm
     constraint; (weight, slots, per-tower penalty sums before the update,
     or None). ``factors``: :meth:`WeightFactors.as_dict`; ``step``: the
-    rule's :meth:`~skreg._engine.rules.UpdateRule.at_step`; ``clipping``:
+    rule's numbers and its step's row of
+    :meth:`~skreg._engine.rules.UpdateRule.step_table`; ``clipping``:
     the structure's. ``gradient`` may be a list of its parts along the first
     axis. ``skip_zero_penalties``: leave the penalties' passes over the
     weight out at run time when every tower's l1 and l2 are 0 (the terms
