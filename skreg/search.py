@@ -251,7 +251,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
     def _record_results(self, candidates, results, rows):
         for name, value in search_results(candidates, results, rows,
                                           select_epochs=self.select_epochs,
-                                          halving=self.factor is not None,
+                                          factor=self.factor,
                                           epochs=self.epochs).items():  # fmt: skip
             setattr(self, name, value)
 

@@ -112,6 +112,9 @@ def test_halving_results_as_scikit_learn_halving_gives_them(cancer):
     assert search.n_iterations_ == 3 and search.n_candidates_ == [5, 3, 2]
     assert search.n_resources_ == [2, 4, 8] and search.n_remaining_candidates_ == 2
     assert (search.min_resources_, search.max_resources_) == (2, 8)
+    # As scikit-learn's: 1 + floor(log_2(5)) rungs to bring 5 down to one,
+    # 1 + log_2(8 / 2) that the epochs allow.
+    assert (search.n_required_iterations_, search.n_possible_iterations_) == (3, 3)
     assert len(table) == 10
     assert list(table["iter"]) == [0] * 5 + [1] * 3 + [2] * 2
     assert list(table["n_resources"]) == [2] * 5 + [4] * 3 + [8] * 2

@@ -277,10 +277,13 @@ CV_ATTRIBUTES_DOC = """
     n_features_in_ : int
         Number of features seen during fit.
     n_iterations_, n_candidates_, n_resources_, n_remaining_candidates_, \
-min_resources_, max_resources_ : int or list of int
+min_resources_, max_resources_, n_required_iterations_, \
+n_possible_iterations_ : int or list of int
         With ``factor`` (as scikit-learn's halving searches): the number of
         rungs, the candidates and epochs of each rung, the candidates left
-        at the end and the epochs of the first and last rung. ``cv_results_``
+        at the end, the epochs of the first and last rung, the rungs that
+        would bring the candidates down to one and the rungs the epochs
+        allow (the search runs the fewer). ``cv_results_``
         then has a row per candidate and rung, with ``iter`` (the rung) and
         ``n_resources`` (its epochs); ``best_index_`` is the best of the
         last rung, and the curves of the candidates left behind end at

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .runs import best_so_far
+from .schedule import iteration_counts
 
 __all__ = ["RungRows", "search_results"]
 
@@ -42,12 +43,14 @@ class RungRows:
 
 
 
-def search_results(candidates, results, rows, *, select_epochs, halving, epochs):
+def search_results(candidates, results, rows, *, select_epochs, factor, epochs):
     """The fitted attributes of a search, by name, from its rows (a
     :class:`RungRows` per rung): ``cv_results_`` as GridSearchCV,
     RandomizedSearchCV or (with halving) HalvingRandomSearchCV give it, the
     best row, the curves and, with halving, scikit-learn's halving
-    attributes. ``epochs``: the search's budget of epochs."""
+    attributes. ``factor``: halving's (None: no halving); ``epochs``: the
+    search's budget of epochs."""
+    halving = factor is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
         fitted = {
@@ -101,4 +104,6 @@ def search_results(candidates, results, rows, *, select_epochs, halving, epochs)
             n_remaining_candidates_=len(rows[-1].candidates),
             min_resources_=rows[0].rung.epochs, max_resources_=epochs,
         )  # fmt: skip
+        fitted["n_required_iterations_"], fitted["n_possible_iterations_"] = iteration_counts(
+            len(rows[0].candidates), rows[0].rung.epochs, epochs, factor)
     return fitted

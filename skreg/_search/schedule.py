@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["Rung", "halving_rungs", "single_rung", "survivors"]
+__all__ = ["Rung", "halving_rungs", "iteration_counts", "single_rung", "survivors"]
 
 
 class Rung:
@@ -46,6 +46,15 @@ def single_rung(n_candidates, epochs):
     return [Rung(0, n_candidates, epochs)]
 
 
+def iteration_counts(n_candidates, min_epochs, max_epochs, factor):
+    """scikit-learn's ``n_required_iterations_`` (rungs that would bring the
+    candidates down to one) and ``n_possible_iterations_`` (rungs that the
+    epochs allow from ``min_epochs`` to ``max_epochs``)."""
+    n_required = 1 + math.floor(math.log(n_candidates, factor) + 1e-9)
+    n_possible = 1 + math.floor(math.log(max_epochs / min_epochs, factor) + 1e-9)
+    return n_required, n_possible
+
+
 def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto"):
     """The rungs of successive halving over epochs.
 
@@ -58,12 +67,10 @@ def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto"):
     (scikit-learn's ``min_resources="exhaust"``, except that its last rung
     may stop short of the budget); an int starts there.
     """
-    n_required = 1 + math.floor(math.log(n_candidates, factor) + 1e-9)
     first = 1 if min_epochs == "auto" else min_epochs
     if first > epochs:
         raise ValueError(f"min_epochs={min_epochs} is more than epochs={epochs}.")
-    n_possible = 1 + math.floor(math.log(epochs / first, factor) + 1e-9)
-    n_rungs = min(n_required, n_possible)
+    n_rungs = min(iteration_counts(n_candidates, first, epochs, factor))
     # "auto" counts back from the budget: since epochs >= factor ** (n_rungs
     # - 1), each rung still trains at least one epoch more than the last.
     ends = ([epochs // factor ** (n_rungs - 1 - i) for i in range(n_rungs)]
