@@ -63,6 +63,7 @@ _search_constraints = {
     "cv": ["cv_object"],
     "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     "refit": ["boolean"],
+    "error_score": [StrOptions({"raise"}), numbers.Real],
     "select_epochs": ["boolean"],
     "memory_budget": [Interval(numbers.Real, 0, None, closed="neither")],
     "n_jobs": [numbers.Integral, None],
@@ -251,8 +252,8 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
     def _record_results(self, candidates, results, rows):
         for name, value in search_results(candidates, results, rows,
                                           select_epochs=self.select_epochs,
-                                          factor=self.factor,
-                                          epochs=self.epochs).items():  # fmt: skip
+                                          factor=self.factor, epochs=self.epochs,
+                                          error_score=self.error_score).items():  # fmt: skip
             setattr(self, name, value)
 
     # -- prediction, through the refitted best estimator --------------------------
@@ -330,6 +331,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         cv=5,
         scoring=None,
         refit=True,
+        error_score=np.nan,
         select_epochs=False,
         memory_budget=512,
         n_jobs=None,
@@ -382,6 +384,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
+        self.error_score = error_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs
@@ -456,6 +459,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         cv=5,
         scoring=None,
         refit=True,
+        error_score=np.nan,
         select_epochs=False,
         memory_budget=512,
         n_jobs=None,
@@ -506,6 +510,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
+        self.error_score = error_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs

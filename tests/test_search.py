@@ -375,6 +375,24 @@ def test_diverging_candidates_are_reported_and_rank_last(cancer):
     assert list(search.cv_results_["rank_test_score"]) == [1, 2]
 
 
+@pytest.mark.parametrize("one_at_a_time", [False, True])
+def test_error_score_scores_or_raises_failed_fits_as_grid_search(cancer, one_at_a_time):
+    """error_score as GridSearchCV's: the failed networks' fold scores, or
+    "raise"; the same in the towers and one fit at a time (Adadelta)."""
+    X, y = cancer
+    common = dict(param_grid={"learning_rate": [1e-3, 1e30]}, cv=3, epochs=3, random_state=0,
+                  refit=False, **({"optimizer": "adadelta"} if one_at_a_time else {}))
+    search = RegularizedMLPClassifierCV(error_score=-1.0, **common)
+    with pytest.warns(FitFailedWarning, match="error_score=-1.0"):
+        search.fit(X, y)
+    assert search.training_path_ == ("fit by fit" if one_at_a_time else "program")
+    assert [search.cv_results_[f"split{i}_test_score"][1] for i in range(3)] == [-1.0] * 3
+    assert search.cv_results_["mean_test_score"][1] == -1.0
+    assert list(search.cv_results_["rank_test_score"]) == [1, 2]
+    with pytest.raises(ValueError, match="diverged"):
+        RegularizedMLPClassifierCV(error_score="raise", **common).fit(X, y)
+
+
 @pytest.mark.parametrize(
     "params, error, match",
     [

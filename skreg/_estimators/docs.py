@@ -218,6 +218,12 @@ SEARCH_DOC = """
     refit : bool, default=True
         Refit the best candidate on all the data as ``best_estimator_``
         (needed by ``predict`` and the other prediction methods).
+    error_score : "raise" or float, default=np.nan
+        The score of a network whose training fails (a loss that stops
+        being finite; a fit that raises, one fit at a time), as
+        ``GridSearchCV`` takes it: ``"raise"`` raises the error, a number
+        is the network's fold score (from its failing epoch on), with a
+        ``FitFailedWarning``.
     select_epochs : bool, default=False
         Also choose the number of epochs: each candidate is scored at the
         epoch with its best mean held-out score (up to ``epochs``), which

@@ -43,13 +43,15 @@ class RungRows:
 
 
 
-def search_results(candidates, results, rows, *, select_epochs, factor, epochs):
+def search_results(candidates, results, rows, *, select_epochs, factor, epochs,
+                   error_score=np.nan):  # fmt: skip
     """The fitted attributes of a search, by name, from its rows (a
     :class:`RungRows` per rung): ``cv_results_`` as GridSearchCV,
     RandomizedSearchCV or (with halving) HalvingRandomSearchCV give it, the
     best row, the curves and, with halving, scikit-learn's halving
     attributes. ``factor``: halving's (None: no halving); ``epochs``: the
-    search's budget of epochs."""
+    search's budget of epochs; ``error_score``: the split score of a
+    network whose training failed (whose score is NaN)."""
     halving = factor is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
@@ -66,6 +68,7 @@ def search_results(candidates, results, rows, *, select_epochs, factor, epochs):
         for r in rows for c, e in zip(r.candidates, r.epochs)
     ]  # fmt: skip
     split_scores = np.concatenate([r.split_scores for r in rows])  # [rows, folds]
+    split_scores = np.where(np.isnan(split_scores), error_score, split_scores)
     mean = split_scores.mean(axis=1)
     # NaN scores (diverged fits) rank last, as in GridSearchCV.
     rank = rankdata(np.where(np.isnan(mean), np.inf, -mean), method="min").astype(np.int32)

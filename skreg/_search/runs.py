@@ -207,15 +207,16 @@ class TowerSearch:
             group.keep([])
         diverged = self.diverged
         if diverged.any():
-            # As GridSearchCV reports fits that fail; their scores are NaN from
-            # the first epoch whose outputs are not finite, and rank last.
+            # As GridSearchCV reports fits that fail; their scores are
+            # error_score from the first epoch whose outputs are not finite.
             first = self.candidates[np.argwhere(diverged)[0][0]]
-            warnings.warn(
-                f"{int(diverged.sum())} of {diverged.size} networks diverged (a training "
-                f"loss not finite), the first with {first}; their later scores are NaN. "
-                "Standardize the inputs or lower the learning rate.",
-                FitFailedWarning,
-            )
+            message = (f"{int(diverged.sum())} of {diverged.size} networks diverged (a "
+                       f"training loss not finite), the first with {first}")  # fmt: skip
+            advice = "Standardize the inputs or lower the learning rate."
+            if isinstance(self.search.error_score, str):  # "raise"
+                raise ValueError(f"{message}. {advice}")
+            warnings.warn(f"{message}; their later scores are error_score="
+                          f"{self.search.error_score}. {advice}", FitFailedWarning)  # fmt: skip
 
 
 class _Progress:
@@ -296,6 +297,8 @@ class OneFitAtATime:
                         sample_weight=None if sample_weight is None else sample_weight[train],
                     )  # fmt: skip
                 except (ValueError, RuntimeError) as error:
+                    if isinstance(self.search.error_score, str):  # "raise"
+                        raise
                     self.failures.append(f"{self.candidates[c]} on fold {fold}: {error}")
                     self.fits[c, fold] = (None, None)
                     continue
@@ -313,7 +316,8 @@ class OneFitAtATime:
             raise ValueError(f"Every fit of the search failed; the first: {failures[0]}")
         if failures:
             warnings.warn(
-                f"{len(failures)} fits failed and score NaN; the first: {failures[0]}",
+                f"{len(failures)} fits failed and score error_score="
+                f"{self.search.error_score}; the first: {failures[0]}",
                 FitFailedWarning,
             )
 
