@@ -166,7 +166,11 @@ class _Call:
     """One call's inputs, and what the traced steps derive from them once,
     outside the loops (each weight's per-tower factors: in the step they
     were ~200 of its ~670 ops, traced, optimised and run every step again
-    for the same values)."""
+    for the same values). The trace adds, as it reaches them: the call's
+    ``weight_factors``, ``first_epoch`` and ``narrow`` (:meth:`TowerProgram.run`),
+    and each epoch's ``step_table``, ``order``, ``position`` and
+    ``augmentation`` (:meth:`TowerProgram._epoch`), read by the steps
+    traced inside that epoch."""
 
     def __init__(self, program, data, y, row_weight, member, evaluation, numbers, train_rows,
                  settings):  # fmt: skip
