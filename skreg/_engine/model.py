@@ -36,50 +36,40 @@ _SCHEDULES = ("ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "Inve
               "PolynomialDecay", "CosineDecayRestarts")  # fmt: skip
 
 
-def _options_off_program(optimizer):
-    """The optimizer's options the program does not apply, as name=value."""
-    options = [f"{name}={getattr(optimizer, name)!r}" for name in _OPTIONS_OFF_PROGRAM
-               if getattr(optimizer, name, None)]  # fmt: skip
-    learning_rate = optimizer.get_config()["learning_rate"]
-    if isinstance(learning_rate, dict) and learning_rate.get("class_name") not in _SCHEDULES:
-        options.append(f"a learning-rate schedule of type {learning_rate.get('class_name')}")
-    try:
-        WeightDecay.read(optimizer)
-    except Unreadable as why:
-        options.append(str(why))
-    return options
-
-
-def _optimizer_off_program(optimizer):
-    """What the program does not cover of ``optimizer``, in Keras' names."""
-    name = type(optimizer).__name__.removeprefix("Fused")  # skreg's twins of Keras' own
-    options = _options_off_program(optimizer)
-    return f"the optimizer {name}" + (f" with {', '.join(options)}" if options else "")
-
-
 def optimizer_kind(optimizer):
     """(kind, {number name: value}) of an optimizer the program updates
     with Keras' formulas (:func:`~skreg._engine.rules.read_rule`), or None."""
-    if _options_off_program(optimizer):
+    try:
+        reading = OptimizerReading(optimizer)
+    except NotOnProgram:
         return None
-    read = read_rule(optimizer)
-    return None if read is None else (read[0].kind, read[1])
+    return reading.kind, reading.numbers
 
 
 class OptimizerReading:
-    """What the program takes of a Keras optimizer: its rule's ``kind`` and
-    ``numbers``, its learning rate (1 under a schedule, whose factor it is),
-    the ``schedule`` (class name and config items) or None, its
-    ``clipping`` (a Keras option name or None) with its value ``clip``, and
-    its ``weight_decay``."""
+    """What the program takes of a Keras optimizer, from its config: its
+    rule's ``kind`` and ``numbers``, its learning rate (1 under a schedule,
+    whose factor it is), the ``schedule`` (class name and config items) or
+    None, its ``clipping`` (a Keras option name or None) with its value
+    ``clip``, and its ``weight_decay``; NotOnProgram naming, in Keras'
+    names, what the program does not cover."""
 
     def __init__(self, optimizer):
-        recognised = optimizer_kind(optimizer)
-        if recognised is None:
-            raise NotOnProgram(_optimizer_off_program(optimizer))
-        self.kind, self.numbers = recognised
         config = optimizer.get_config()
+        off = [f"{name}={config[name]!r}" for name in _OPTIONS_OFF_PROGRAM if config.get(name)]
         learning_rate = config["learning_rate"]
+        if isinstance(learning_rate, dict) and learning_rate.get("class_name") not in _SCHEDULES:
+            off.append(f"a learning-rate schedule of type {learning_rate.get('class_name')}")
+        try:
+            self.weight_decay = WeightDecay.read(optimizer, config)
+        except Unreadable as why:
+            off.append(str(why))
+        read = None if off else read_rule(optimizer, config)
+        if read is None:
+            name = type(optimizer).__name__.removeprefix("Fused")  # skreg's twins of Keras' own
+            raise NotOnProgram(f"the optimizer {name}" + (f" with {', '.join(off)}" if off else ""))
+        rule, self.numbers = read
+        self.kind = rule.kind
         if isinstance(learning_rate, dict):
             self.schedule = (learning_rate["class_name"], tuple(sorted(
                 (name, tuple(value) if isinstance(value, list) else value)
@@ -90,7 +80,6 @@ class OptimizerReading:
         clippings = [name for name in _CLIPPINGS if config.get(name)]
         self.clipping = clippings[0] if clippings else None
         self.clip = float(config[self.clipping]) if clippings else 0.0
-        self.weight_decay = WeightDecay.read(optimizer)
 
 
 def _optimizer_slots(optimizer, kind, variables):

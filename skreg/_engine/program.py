@@ -402,8 +402,8 @@ class TowerProgram:
                 **{name: values[step_index] for name, values in call.step_table.items()}}
         if self.schedule is not None:  # this step's rate, Keras' schedule at the iteration
             scale = step.pop("rate_scale")
-            factors = {p: WeightFactors(**{**f.as_dict(), "rate": f.rate * scale,
-                                           "decay": None if f.decay is None else f.decay * scale})
+            factors = {p: f.replace(rate=f.rate * scale,
+                                    decay=None if f.decay is None else f.decay * scale)
                        for p, f in factors.items()}  # fmt: skip
         if structure.clipping == "global_clipnorm":
             factors = self._globally_clipped(call, factors, weights, gradients)
@@ -435,8 +435,7 @@ class TowerProgram:
         norm, clip = tf.sqrt(squares), call.numbers["clip"]
         # Keras' factor: NaN where the norm is not finite.
         scale = clip * tf.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
-        return {p: WeightFactors(**{**f.as_dict(), "clip": None,
-                                    "gradient_scale": per_tower(scale, weights[p])})
+        return {p: f.replace(clip=None, gradient_scale=per_tower(scale, weights[p]))
                 for p, f in factors.items()}  # fmt: skip
 
     def _evaluate(self, call, weights):

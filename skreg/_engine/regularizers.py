@@ -91,10 +91,11 @@ class WeightDecay:
         return config if weight_decay is None else {**config, "weight_decay": weight_decay}
 
     @staticmethod
-    def read(optimizer):
+    def read(optimizer, config):
+        """The decay of ``optimizer``, whose ``get_config()`` is ``config``."""
         if weight_decay_exclusions(optimizer):
             raise Unreadable("weight decay with exclude_from_weight_decay")
-        return float(optimizer.get_config().get("weight_decay") or 0.0)
+        return float(config.get("weight_decay") or 0.0)
 
     @staticmethod
     def decayed(weight, factor):

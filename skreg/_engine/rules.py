@@ -41,12 +41,12 @@ class UpdateRule:
         return 0
 
     @classmethod
-    def read(cls, optimizer):
-        """(rule, {number name: value}) when ``optimizer`` is this rule's,
-        else None (any option the program does not apply already ruled out)."""
+    def read(cls, optimizer, config):
+        """(rule, {number name: value}) when ``optimizer`` (whose
+        ``get_config()`` is ``config``) is this rule's, else None (any
+        option the program does not apply already ruled out)."""
         if type(optimizer) not in cls.keras_classes:
             return None
-        config = optimizer.get_config()
         return cls._from_config(config), {name: float(config[name]) for name in cls.number_names}
 
     @classmethod
@@ -282,10 +282,12 @@ def rule_of(kind):
     return _RULES[kind[0]](*kind[1:])
 
 
-def read_rule(optimizer):
-    """(rule, {number name: value}) of a Keras optimizer the program runs, or None."""
+def read_rule(optimizer, config=None):
+    """(rule, {number name: value}) of a Keras optimizer the program runs
+    (``config``: its ``get_config()``, if already read), or None."""
+    config = optimizer.get_config() if config is None else config
     for rule in _RULES.values():
-        read = rule.read(optimizer)
+        read = rule.read(optimizer, config)
         if read is not None:
             return read
     return None

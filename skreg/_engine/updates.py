@@ -45,6 +45,10 @@ class WeightFactors:
     def as_dict(self):
         return dict(vars(self))
 
+    def replace(self, **changes):
+        """These factors with some changed."""
+        return WeightFactors(**{**self.as_dict(), **changes})
+
 
 def penalised_gradient(weight, gradient, l1, l2):
     """The gradient with the penalties' added, and the per-element penalty

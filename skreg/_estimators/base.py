@@ -335,6 +335,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                     X, y, sample_weight, validation,
                     epochs=epochs, batch_size=batch_size, shuffle_seed=seeds[0], task=task,
                 )  # fmt: skip
+            shared = shared_program(self)  # a CV search's refit: its program's data
             if seeds[0] is None:  # random_state=None: numpy's global generator
                 seeds = global_seeds()
             callbacks = keras_callbacks(self._routed_params("fit").get("callbacks"))
@@ -347,7 +348,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
                 plan, X, y, sample_weight, validation,
                 epochs=epochs, batch_size=batch_size, early_stopping=self.early_stopping,
                 patience=self.n_iter_no_change, seeds=[int(s) for s in seeds], hooks=hooks,
-                prepared=None if shared_program(self) is None else shared_program(self).prepared,
+                prepared=None if shared is None else shared.prepared,
             )  # fmt: skip
         except tf.errors.OpError as error:
             raise RuntimeError(
