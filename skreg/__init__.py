@@ -13,6 +13,8 @@ _LAZY = {
     "RegularizedMLPRegressor": "skreg.mlp",
     "RegularizedMLPClassifierCV": "skreg.search",
     "RegularizedMLPRegressorCV": "skreg.search",
+    "FoldEnsembleClassifier": "skreg.ensemble",
+    "FoldEnsembleRegressor": "skreg.ensemble",
     "build_mlp": "skreg.network",
     "clear_training_cache": "skreg._engine.cache",
     "MultiHotVectorizer": "skreg.text",

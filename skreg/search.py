@@ -17,7 +17,6 @@ towers. Modules: ``_search_runs`` (the two ways of running), ``_search_groups``
 scores), ``_search_results`` (``cv_results_`` and the fitted attributes).
 """
 
-import contextlib
 import numbers
 import time
 
@@ -30,28 +29,22 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._estimators.base import BaseRegularizedMLP, checked_sample_weight
 from ._estimators.docs import search_doc
-from ._estimators.interface import encoded_targets, is_multilabel, sharing_program
+from ._estimators.interface import encoded_targets, is_multilabel
 from ._estimators.params import did_you_mean
 from ._estimators.rollback import rolled_back_on_failure
-from ._engine import TowerStructure
-from ._engine.model import NotOnProgram
 from ._search.schedule import halving_rungs, single_rung, survivors
 from ._search.results import RungRows, search_results
-from ._search.runs import OneFitAtATime, TowerSearch
+from ._search.structures import FIXED_PARAMS, SearchRuns, TOWER_PARAMS
 from ._search.scores import SearchScores
 from ._estimators.sklearn_callbacks import GroupTasks as _GroupTasks
 from ._estimators.sklearn_callbacks import SearchTask as _SearchTask
 from ._estimators.sklearn_callbacks import with_callbacks
+from .ensemble import FoldEnsembleClassifier, FoldEnsembleRegressor
 from .mlp import RegularizedMLPClassifier, RegularizedMLPRegressor
 from .network import _check_network_params
 
 __all__ = ["RegularizedMLPClassifierCV", "RegularizedMLPRegressorCV"]
 
-# The parameters a candidate may set: the penalties, the learning rate and the
-# augmentation, which leave the network's layers as they are.
-SEARCHABLE_PARAMS = ("l1", "l2", "dropout", "max_norm", "learning_rate", "weight_decay",
-                     "label_smoothing", "input_dropout", "input_noise", "image_shift",
-                     "image_rotation", "image_flip")  # fmt: skip
 DEFAULT_PARAM_GRID = {"l2": [0.0, 1e-4, 1e-3, 1e-2]}
 
 _search_constraints = {
@@ -63,6 +56,7 @@ _search_constraints = {
     "cv": ["cv_object"],
     "scoring": [StrOptions(set(get_scorer_names())), callable, None],
     "refit": ["boolean"],
+    "fold_ensemble": ["boolean"],
     "error_score": [StrOptions({"raise"}), numbers.Real],
     "select_epochs": ["boolean"],
     "memory_budget": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -111,22 +105,22 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
         if not candidates:
             raise ValueError(f"{name} has no candidates.")
         for candidate in candidates:
-            clone(base).set_params(**candidate)._validate_params()
+            network = clone(base).set_params(**candidate)
+            network._validate_params()
+            _check_network_params(network.hidden_layer_sizes, network.l1, network.l2,
+                                  network.dropout)  # fmt: skip
         return candidates
 
     def _check_searchable(self, base, name, param):
-        if param in SEARCHABLE_PARAMS:
+        if param in FIXED_PARAMS:
+            raise ValueError(f"{name} cannot search {param!r}: {FIXED_PARAMS[param]}.")
+        # Routed options (optimizer__momentum, model__..., fit__...) are
+        # checked as the candidates' set_params takes them.
+        if param in base.get_params() or "__" in param:
             return
-        known = param in base.get_params()
-        raise ValueError(
-            f"{name} cannot search {param!r}: "
-            + (
-                f"{type(self).__name__} searches {', '.join(SEARCHABLE_PARAMS)}, which "
-                "leave the network's layers as they are; use GridSearchCV for other parameters."
-                if known
-                else f"it is not a parameter.{did_you_mean(param, SEARCHABLE_PARAMS)}"
-            )
-        )
+        known = [p for p in base.get_params() if p not in FIXED_PARAMS]
+        raise ValueError(f"{name} cannot search {param!r}: it is not a parameter of "
+                         f"{type(base).__name__}.{did_you_mean(param, known)}")  # fmt: skip
 
     def _rungs(self, n_candidates, epochs):
         if self.factor is None:
@@ -139,6 +133,15 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
                 f"{type(self).__name__} does not stop early: it scores every epoch on "
                 "the held-out folds instead. Set select_epochs=True to choose the number "
                 "of epochs by cross-validation."
+            )
+        if self.fold_ensemble and not self.refit:
+            raise ValueError("fold_ensemble=True keeps the best candidate's fold networks as "
+                             "the final model; refit=False asks for none.")  # fmt: skip
+        if self.fold_ensemble and self.select_epochs:
+            raise ValueError(
+                "fold_ensemble=True keeps the fold networks as trained to the last epoch, "
+                "while select_epochs=True chooses an earlier one for the final model: "
+                "set one of them (the refit trains the chosen epochs)."
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -194,41 +197,54 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
 
         # scikit-learn's callbacks: the search, then the refit (whose epochs
         # are its subtasks), as the two subtasks of this fit's task.
-        task = _SearchTask(self, X, y, n_subtasks=1 + bool(self.refit))
+        refits = self.refit and not self.fold_ensemble
+        task = _SearchTask(self, X, y, n_subtasks=1 + bool(refits))
         # Its groups of towers (two may run at once) are the search's subtasks.
         with task.subtask("search", max_subtasks=None, sequential_subtasks=False) as context:
-            try:
-                search, reason = TowerSearch.plan(self, base, template, X, candidates), None
-            except NotOnProgram as why:
-                search, reason = OneFitAtATime(self, base, template, candidates), str(why)
-                if self.verbose:
-                    print(f"[{type(self).__name__}] searching one fit at a time, several "
-                          "times slower than side by side on skreg's program, which does not "
-                          f"cover this search: {reason}.", flush=True)  # fmt: skip
-            self.training_path_ = "program" if reason is None else "fit by fit"
-            self.training_path_reason_ = reason
+            search = SearchRuns.plan(self, base, template, X, candidates)
+            self.training_path_, self.training_path_reason_ = search.training_path, search.reason
+            if self.verbose and search.reason is not None:
+                print(f"[{type(self).__name__}] searching one fit at a time, several times "
+                      "slower than side by side on skreg's program, which does not cover "
+                      f"{search.reason}.", flush=True)  # fmt: skip
             results = SearchScores(template, self.scoring, len(candidates), len(splits),
                                    base.epochs)  # fmt: skip
             tasks = _GroupTasks(context, self, halving=self.factor is not None)
             search.start(X, y, y_encoded, sample_weight, splits, results, tasks=tasks)
             rows = self._run_rungs(search, self._rungs(len(candidates), base.epochs), results,
                                    tasks)  # fmt: skip
-            search.finish()
             self._record_results(candidates, results, rows)
+            if self.fold_ensemble:
+                start = time.perf_counter()
+                self.best_estimator_ = self._fold_ensemble(search, rows, base, X, y,
+                                                           sample_weight)  # fmt: skip
+                self.refit_time_ = time.perf_counter() - start
+            search.finish()
 
-        if self.refit:
+        if refits:
             start = time.perf_counter()
             self.best_estimator_ = clone(base).set_params(**self.best_params_)
             # The refit runs on the program the towers traced, and on the
             # data as the towers took it (same matrix).
-            sharing = (sharing_program(self.best_estimator_, TowerStructure(**search.structure),
-                                       search.prepared_data())
-                       if isinstance(search, TowerSearch) else contextlib.nullcontext())  # fmt: skip
-            with sharing, task.subtask("refit", self.best_estimator_):
+            with search.sharing(self.best_estimator_, self.best_params_), \
+                    task.subtask("refit", self.best_estimator_):
                 self.best_estimator_.fit(X, y, sample_weight=sample_weight)
             self.refit_time_ = time.perf_counter() - start
         task.end()
         return self
+
+    def _fold_ensemble(self, search, rows, base, X, y, sample_weight):
+        """The best candidate's fold networks, averaged (before the search
+        lets go of them)."""
+        best = int(np.concatenate([row.candidates for row in rows])[self.best_index_])
+        try:
+            members = search.fold_networks(best, X, y, sample_weight)
+        except ValueError as error:
+            raise ValueError(f"fold_ensemble=True has no ensemble to keep: {error}; "
+                             "set fold_ensemble=False to refit the best candidate.") from None
+        ensemble = FoldEnsembleClassifier if is_classifier(self) else FoldEnsembleRegressor
+        return ensemble.from_fitted(clone(base).set_params(**self.best_params_), members,
+                                    cv=self.cv)  # fmt: skip
 
     def _run_rungs(self, search, rungs, results, tasks):
         """Train the rungs one after the other, the best ``1/factor`` of each
@@ -260,7 +276,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
 
     def _best(self, method):
         check_is_fitted(self, "cv_results_")
-        if not self.refit:
+        if not hasattr(self, "best_estimator_"):
             raise AttributeError(
                 f"This {type(self).__name__} was fitted with refit=False: {method} needs "
                 "the best candidate refitted on all the data (refit=True)."
@@ -331,6 +347,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         cv=5,
         scoring=None,
         refit=True,
+        fold_ensemble=False,
         error_score=np.nan,
         select_epochs=False,
         memory_budget=512,
@@ -384,6 +401,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
+        self.fold_ensemble = fold_ensemble
         self.error_score = error_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
@@ -459,6 +477,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         cv=5,
         scoring=None,
         refit=True,
+        fold_ensemble=False,
         error_score=np.nan,
         select_epochs=False,
         memory_budget=512,
@@ -510,6 +529,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
+        self.fold_ensemble = fold_ensemble
         self.error_score = error_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget

@@ -344,11 +344,12 @@ def run_search(
         raise ValueError(f"dataset must be 'imdb' or 'digits', got {dataset!r}.")
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
     if method == "cv":
-        from .search import SEARCHABLE_PARAMS, RegularizedMLPClassifierCV
+        from ._search.structures import TOWER_PARAMS
+        from .search import RegularizedMLPClassifierCV
 
-        # One-value entries of other parameters are settings, not candidates.
+        # One-value entries of the structure's parameters are settings, not candidates.
         fixed = {name: values[0] for name, values in param_grid.items()
-                 if name not in SEARCHABLE_PARAMS and isinstance(values, list)
+                 if name not in TOWER_PARAMS and isinstance(values, list)
                  and len(values) == 1}  # fmt: skip
         features = first_step[1]
         space = {k: v for k, v in param_grid.items() if k not in fixed}

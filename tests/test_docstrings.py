@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = ["skreg.mlp", "skreg.search", "skreg.text", "skreg.network", "skreg.datasets",
-           "skreg.study", "skreg.plotting"]  # fmt: skip
+           "skreg.study", "skreg.plotting", "skreg.ensemble"]  # fmt: skip
 WITH_EXAMPLES = {"skreg.mlp", "skreg.search", "skreg.text", "skreg.network"}
 
 

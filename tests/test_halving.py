@@ -184,7 +184,7 @@ def test_halving_prints_a_line_per_rung(cancer, capsys):
          "exclusive"),
         ({"param_distributions": {"l2": 0.1}}, TypeError, "scipy.stats distribution"),
         ({"param_distributions": {"l3": [0.1]}}, ValueError, "Did you mean 'l2'"),
-        ({"param_distributions": {"hidden_layer_sizes": [(8,)]}}, ValueError, "GridSearchCV"),
+        ({"param_distributions": {"epochs": [2, 3]}}, ValueError, "select_epochs"),
         ({"factor": 1}, InvalidParameterError, "factor"),
         ({"n_iter": 0}, InvalidParameterError, "n_iter"),
         ({"min_epochs": "exhaust"}, InvalidParameterError, "min_epochs"),

@@ -396,8 +396,9 @@ def test_error_score_scores_or_raises_failed_fits_as_grid_search(cancer, one_at_
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"param_grid": {"hidden_layer_sizes": [(8,)]}}, ValueError, "use GridSearchCV"),
-        ({"param_grid": {"image_shape": [(8, 8)]}}, ValueError, "use GridSearchCV"),
+        ({"param_grid": {"epochs": [5, 10]}}, ValueError, "epochs.*select_epochs=True"),
+        ({"param_grid": {"warm_start": [True]}}, ValueError, "start afresh"),
+        ({"param_grid": {"hidden_layer_sizes": [(8,), (8, 0)]}}, ValueError, "positive integ"),
         ({"param_grid": {"l3": [0.1]}}, ValueError, "Did you mean 'l2'"),
         ({"param_grid": {"l2": [-1.0]}}, InvalidParameterError, "l2"),
         ({"param_grid": {"l2": []}}, ValueError, "non-empty sequence"),
@@ -413,29 +414,117 @@ def test_clear_errors(cancer, params, error, match):
         RegularizedMLPClassifierCV(**params, epochs=1).fit(X, y)
 
 
-def test_input_dropout_shared_by_the_candidates_stays_on_the_towers(cancer, monkeypatch):
+def test_input_dropout_rates_train_on_towers_of_their_own(cancer, monkeypatch):
     """A group's towers share their batches' input changes: one input
-    dropout rate for every candidate is searched on the towers (and its
-    refit on their program); rates that differ are searched fit by fit."""
+    dropout rate for every candidate is one run on the towers (and its
+    refit on their program); rates that differ are runs of their own,
+    still on the towers, with GridSearchCV's scores."""
     from skreg._search import runs as _search_runs
 
     X, y = cancer
     kwargs = dict(cv=2, epochs=3, random_state=0, input_dropout=0.2)
-    with monkeypatch.context() as patched:
-        patched.setattr(_search_runs.OneFitAtATime, "start", None)  # not called
-        clear_training_cache()
-        search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, **kwargs).fit(X, y)
+    monkeypatch.setattr(_search_runs.OneFitAtATime, "start", None)  # not called
+    clear_training_cache()
+    search = RegularizedMLPClassifierCV(param_grid={"l2": [0.0, 1e-2]}, **kwargs).fit(X, y)
     assert training_cache_info()["misses"] == 1
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    varied = RegularizedMLPClassifierCV(param_grid={"input_dropout": [0.0, 0.2]}, **kwargs)
-    start, fit_by_fit = _search_runs.OneFitAtATime.start, []
-    def counted(self, *args, **kwargs):
-        fit_by_fit.append(1)
-        return start(self, *args, **kwargs)
+    grid = {"input_dropout": [0.0, 0.2], "l2": [0.0, 1e-2]}
+    varied = RegularizedMLPClassifierCV(param_grid=grid, **kwargs).fit(X, y)
+    assert varied.training_path_ == "program"
+    expected = GridSearchCV(RegularizedMLPClassifier(epochs=3, random_state=0), grid,
+                            cv=2).fit(X, y)  # fmt: skip
+    np.testing.assert_allclose(varied.cv_results_["mean_test_score"],
+                               expected.cv_results_["mean_test_score"], atol=1e-6)  # fmt: skip
 
-    monkeypatch.setattr(_search_runs.OneFitAtATime, "start", counted)
-    varied.fit(X, y)
-    assert fit_by_fit == [1]
+
+# -- the whole recipe: capacity and structure beside the penalties ----------------------
+
+
+def test_widths_depth_and_batch_norm_are_searched_on_towers_as_grid_search(cancer):
+    """Candidates of different structures train on towers of their own (one
+    program per structure), with GridSearchCV's candidates and scores."""
+    X, y = cancer
+    grid = {"hidden_layer_sizes": [(8,), (16, 16)], "batch_norm": [False, True],
+            "l2": [0.0, 1e-2]}  # fmt: skip
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    clear_training_cache()
+    search = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, epochs=3, random_state=0,
+                                        refit=False).fit(X, y)  # fmt: skip
+    assert search.training_path_ == "program", search.training_path_reason_
+    assert training_cache_info()["misses"] == 4  # one program per structure
+    expected = GridSearchCV(RegularizedMLPClassifier(epochs=3, random_state=0), grid,
+                            cv=folds).fit(X, y)  # fmt: skip
+    assert search.cv_results_["params"] == expected.cv_results_["params"]
+    for name in ("split0_test_score", "mean_test_score"):
+        np.testing.assert_allclose(search.cv_results_[name], expected.cv_results_[name],
+                                   atol=1e-6)  # fmt: skip
+
+
+def test_structures_off_the_program_are_searched_fit_by_fit_beside_the_towers(cancer, capsys):
+    X, y = cancer
+    grid = {"optimizer": ["adam", "adadelta"], "l2": [0.0, 1e-2]}
+    search = RegularizedMLPClassifierCV(param_grid=grid, cv=KFold(2), epochs=2,
+                                        random_state=0, verbose=1)  # fmt: skip
+    search.fit(X, y)
+    assert search.training_path_ == "program and fit by fit"
+    assert search.training_path_reason_ == "optimizer='adadelta': the optimizer Adadelta"
+    assert "optimizer='adadelta': the optimizer Adadelta" in capsys.readouterr().out
+    expected = GridSearchCV(RegularizedMLPClassifier(epochs=2, random_state=0), grid,
+                            cv=KFold(2)).fit(X, y)  # fmt: skip
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               expected.cv_results_["mean_test_score"], atol=1e-6)  # fmt: skip
+
+
+def test_halving_prunes_across_structures(cancer):
+    """One rung loop over every structure: each rung keeps the best third
+    of all candidates, whatever their width, and the survivors go on
+    training in their own towers."""
+    X, y = cancer
+    grid = {"hidden_layer_sizes": [(2,), (16,), (32, 32)], "l2": [0.0, 1e-3, 1e-1]}
+    search = RegularizedMLPClassifierCV(param_grid=grid, factor=3, cv=3, epochs=9,
+                                        random_state=0, refit=False).fit(X, y)  # fmt: skip
+    assert search.n_candidates_ == [9, 3, 1]
+    results = search.cv_results_
+    first = results["iter"] == 0
+    def described(params):
+        return repr(params["hidden_layer_sizes"]) + repr(params["l2"])
+
+    kept = {described(p) for p, i in zip(results["params"], results["iter"]) if i == 1}
+    order = np.argsort(-results["mean_test_score"][first], kind="stable")[:3]
+    best_three = {described(results["params"][i]) for i in np.flatnonzero(first)[order]}
+    assert kept == best_three
+    # A network of 2 units does not win against 16 and 32-32 on this data.
+    assert search.best_params_["hidden_layer_sizes"] != (2,)
+
+
+def test_the_memory_budget_holds_per_structure(cancer):
+    """Wider networks are cut into smaller groups than narrow ones under one budget."""
+    from skreg._search.structures import SearchRuns
+    from skreg._search.scores import SearchScores
+
+    X, y = cancer
+    X = np.asarray(X, np.float32)
+    search = RegularizedMLPClassifierCV(memory_budget=8, cv=2, epochs=2, random_state=0)
+    base = search._base_estimator()
+    candidates = [{"hidden_layer_sizes": (h,), "l2": l2} for h in (4, 512)
+                  for l2 in np.linspace(0, 1e-2, 12)]  # fmt: skip
+    from skreg._estimators.interface import encoded_targets
+    template = clone(base)
+    y_encoded = encoded_targets(template, y)
+    runs = SearchRuns.plan(search, base, template, X, candidates)
+    splits = list(KFold(2).split(X))
+    runs.start(X, y, y_encoded, None, splits,
+               SearchScores(template, None, len(candidates), 2, 2))  # fmt: skip
+    narrow, wide = (max(len(g.candidates) for g in run.runner.groups) for run in runs.runs)
+    assert narrow == 12 and wide < 12
+    budget = 8 * 2**20
+    for run in runs.runs:
+        for group in run.runner.groups:
+            assert (group.bytes_per_tower * len(group.candidates) <= budget
+                    or len(group.candidates) == 1)  # fmt: skip
+    numbers = [g.number for run in runs.runs for g in run.runner.groups]
+    assert numbers == list(range(1, len(numbers) + 1))  # numbered across the structures
+    runs.finish()
 
 
 # -- all or nothing: a search that fails or is interrupted changes nothing ------------
@@ -460,8 +549,9 @@ def test_a_failed_search_leaves_the_earlier_fit(cancer):
         search.fit(X[:, :7], np.zeros_like(y))
     assert _fitted_attributes(search) == before and search.best_estimator_ is best
     assert search.n_features_in_ == 5
-    # A grid whose refit diverges: the error's "left as it was" holds for the search.
-    with pytest.raises(ValueError, match="left as it was"), pytest.warns(FitFailedWarning):
+    # A grid whose every network diverges (the search raises, as GridSearchCV
+    # when all its fits fail).
+    with pytest.raises(ValueError, match="Every fit"), pytest.warns(FitFailedWarning):
         search.set_params(param_grid={"learning_rate": [1e6]}, optimizer="sgd").fit(X5 * 1e6, y)
     assert _fitted_attributes(search) == before and search.best_estimator_ is best
     np.testing.assert_array_equal(search.predict(X5), expected)

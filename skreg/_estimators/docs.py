@@ -183,13 +183,14 @@ SEARCH_DOC = """
     Parameters
     ----------
     param_grid : dict or list of dicts, default=None
-        The candidates, as in ``GridSearchCV``: lists of values of ``l1``,
-        ``l2``, ``dropout``, ``max_norm``, ``learning_rate``,
-        ``weight_decay``, ``label_smoothing`` (classifiers) or the
-        augmentation parameters (``input_dropout``, ``input_noise``,
-        ``image_shift``, ``image_rotation``, ``image_flip``), which leave the
-        network's layers as they are. None searches ``{"l2": [0, 1e-4, 1e-3, 1e-2]}`` (unless
-        ``param_distributions`` is given).
+        The candidates, as in ``GridSearchCV``: lists of values of any
+        parameter of the base estimator (the penalties, dropout, the
+        learning rate, ``hidden_layer_sizes``, ``batch_norm``,
+        ``activation``, the optimizer, the augmentation, routed options
+        such as ``optimizer__momentum``) but ``epochs``, ``early_stopping``,
+        ``warm_start`` and ``verbose``, which the search sets. None searches
+        ``{"l2": [0, 1e-4, 1e-3, 1e-2]}`` (unless ``param_distributions`` is
+        given).
     param_distributions : dict or list of dicts, default=None
         Sampled candidates instead of a grid, as in ``RandomizedSearchCV``:
         for the same parameters as ``param_grid``, a list of values (drawn
@@ -218,6 +219,16 @@ SEARCH_DOC = """
     refit : bool, default=True
         Refit the best candidate on all the data as ``best_estimator_``
         (needed by ``predict`` and the other prediction methods).
+    fold_ensemble : bool, default=False
+        Keep the best candidate's fold networks, trained by the search, as
+        ``best_estimator_`` (a :class:`~skreg.FoldEnsembleClassifier` or
+        :class:`~skreg.FoldEnsembleRegressor`: mean probabilities or mean
+        predictions) instead of refitting it on all the data. No refit is
+        trained; prediction runs every fold's network. Prefer it when the
+        refit's time matters, or when averaging helps more than the rows a
+        fold held out (noisy labels, small data); prefer the refit for the
+        fastest predictions. Needs ``refit=True`` and
+        ``select_epochs=False`` (the networks stop at the last epoch).
     error_score : "raise" or float, default=np.nan
         The score of a network whose training fails (a loss that stops
         being finite; a fit that raises, one fit at a time), as
@@ -246,13 +257,14 @@ SEARCH_DOC = """
 CV_ATTRIBUTES_DOC = """
     Attributes
     ----------
-    training_path_ : {"program", "fit by fit"}
+    training_path_ : {"program", "fit by fit", "program and fit by fit"}
         How the candidates were trained: side by side as the towers of
         skreg's program, or one fit at a time (several times slower) where
-        the program does not cover the search's settings.
+        the program does not cover a structure's settings; both when some
+        structures are on the program and some are not.
     training_path_reason_ : str or None
-        Why the search ran fit by fit (None when it did not); printed once
-        at ``verbose=1``.
+        Why the search (or, with several structures, which structure) ran
+        fit by fit (None when none did); printed once at ``verbose=1``.
     cv_results_ : dict of ndarray
         As ``GridSearchCV``'s (loads into ``pandas.DataFrame``): ``params``,
         ``param_<name>``, ``split<i>_test_score``, ``mean_test_score``,
@@ -267,9 +279,11 @@ CV_ATTRIBUTES_DOC = """
     best_score_ : float
         Its mean held-out score.
     best_estimator_ : estimator
-        The best candidate refitted on all the data (when ``refit``).
+        The best candidate refitted on all the data (when ``refit``), or
+        its fold networks averaged (``fold_ensemble``).
     refit_time_ : float
-        Seconds of that refit.
+        Seconds of that refit (of keeping the fold networks, with
+        ``fold_ensemble``).
     n_splits_ : int
         Number of folds.
     test_score_curves_ : ndarray of shape (n_candidates, epochs)
@@ -312,6 +326,14 @@ CV_NOTES_DOC = """
     two fit in it. The program is traced once per network structure in the
     process (see :func:`skreg.clear_training_cache`).
 
+    Candidates that differ only in their penalties, dropout rate, max-norm,
+    label smoothing, learning rate or weight decay share groups of towers.
+    Any other parameter (widths, depth, ``batch_norm``, ``activation``, the
+    optimizer, the loss, the augmentation) makes another structure, whose
+    candidates train in groups of their own, from the network a fit of
+    that structure starts from; every structure trains in the same rungs,
+    so halving compares and prunes across them.
+
     With ``verbose > 0`` the program runs an epoch or a few per call (about
     half a second) and the search prints a line after each: the group, the
     epoch, the time so far and the best mean held-out score at that epoch;
@@ -326,12 +348,11 @@ CV_NOTES_DOC = """
     draws them): the survivors of a rung keep their towers, weights and
     optimizer state, and the groups hold only survivors from then on.
 
-    Settings the program does not cover are searched one fit at a time with
-    the base estimator (same results, at its speed):
-    ``fit__``/``compile__`` options, optimizers other than RMSprop, Adam and
-    SGD, learning-rate schedules, image transforms, input dropout or noise
-    that differ between candidates (a group's towers share their batches and
-    the batches' input changes).
+    Structures the program does not cover are searched one fit at a time
+    with the base estimator, in the same rungs (same results, at its speed):
+    ``fit__``/``compile__`` options, optimizers such as Adadelta and Ftrl,
+    options such as ``amsgrad`` or EMA, custom activations, image
+    transforms.
     ``early_stopping`` is replaced by ``select_epochs``.
 """
 

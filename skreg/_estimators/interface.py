@@ -6,9 +6,11 @@ nowhere else."""
 import contextlib
 import contextvars
 
-__all__ = ["batch_size_for", "encoded_targets", "is_multilabel", "keras_loss", "model_outputs",
-           "predictions_from_outputs", "routed_keras_options", "shared_program",
-           "sharing_program", "starting_network", "training_weights"]
+from .._engine.model import plan_model
+
+__all__ = ["batch_size_for", "encoded_targets", "fitted_from_state", "is_multilabel",
+           "keras_loss", "model_outputs", "predictions_from_outputs", "routed_keras_options",
+           "shared_program", "sharing_program", "starting_network", "training_weights"]
 
 
 def batch_size_for(estimator, n_samples):
@@ -59,6 +61,21 @@ def starting_network(estimator, n_features, seed):
     estimator._check_routed_params(optimizer_class)
     optimizer = estimator._initialize_optimizer(optimizer_class, config)
     return estimator._initialize_model(n_features, seed, optimizer)
+
+
+def fitted_from_state(estimator, X, y, sample_weight, state, losses, *, classes=None):
+    """``estimator`` (unfitted) as its fit on ``X, y`` would leave it had
+    that fit trained the one-tower ``state`` (a
+    :class:`~skreg._engine.TowerState` of its network's structure) with the
+    training ``losses`` of its epochs: a search's tower kept as a network
+    of its own. ``classes``: a classifier's classes (those of all the
+    search's rows, which a fold may lack)."""
+    job = estimator._prepare_fit(X, y, sample_weight, None, epochs=len(losses),
+                                 incremental=False, classes=classes)  # fmt: skip
+    plan_model(estimator.model_, job.X).write(state)
+    estimator.training_path_, estimator.training_path_reason_ = "program", None
+    estimator._finish_fit({"loss": [float(loss) for loss in losses]})
+    return estimator
 
 
 class SharedProgram:

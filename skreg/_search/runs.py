@@ -18,8 +18,8 @@ from .._estimators.base import PREDICT_BATCH_SIZE, fit_seeds, global_seeds
 from .._engine import PreparedData, TowerStructure, optimizer_slots, tower_bytes, tower_data
 from .._engine.trainer import ready_program
 from .._estimators.inference import predict_float64
-from .._estimators.interface import (batch_size_for, model_outputs, routed_keras_options,
-                                     starting_network)
+from .._estimators.interface import (batch_size_for, fitted_from_state, is_multilabel,
+                                     model_outputs, routed_keras_options, starting_network)
 from .._backend.tensorflow import keras
 from .groups import FoldData, Group, train_group
 from .._engine.model import NotOnProgram, plan_model
@@ -53,11 +53,14 @@ def _makes_passes(name, numbers):
 class TowerSearch:
     """Candidates x folds trained as towers of one program, in groups."""
 
-    def __init__(self, search, base, template, candidates, numbers, structure, *, seeds,
-                 start_weights):  # fmt: skip
+    def __init__(self, search, base, template, candidates, members, numbers, structure, *,
+                 seeds, start_weights):  # fmt: skip
         self.search, self.base, self.template = search, base, template
-        # The numbers of every candidate's towers (TowerNumbers, one per candidate).
-        self.candidates, self.numbers, self.structure = candidates, numbers, structure
+        # Every candidate of the search, the positions of this run's (its
+        # ``members``: one network structure) and their towers' numbers
+        # (TowerNumbers of one tower, by position).
+        self.candidates, self.members = candidates, members
+        self.numbers, self.structure = numbers, structure
         # The seeds and the start of a plain fit with the search's random_state
         # (a batch-order and a dropout seed, the weights in the towers' layout).
         self.seeds, self.start_weights = seeds, start_weights
@@ -65,21 +68,19 @@ class TowerSearch:
         self.stopping = threading.Event()
 
     @classmethod
-    def plan(cls, search, base, template, X, candidates):
-        """The tower search; NotOnProgram saying what the towers do not cover.
+    def plan(cls, search, base, template, X, candidates, members):
+        """The tower search of ``candidates[members]``, which share ``base``'s
+        network structure; NotOnProgram saying what the towers do not cover.
 
-        The structure is what a fit of the first candidate plans
+        The structure is what a fit of the first member plans
         (:func:`~skreg._engine.model.plan_model` on its network: one set of
         rules, read from the layers build_mlp makes), with dropout's draws
         on if any candidate has dropout."""
         params = base.get_params()
-        values = [{**params, **c} for c in candidates]
+        values = {c: {**params, **candidates[c]} for c in members}
         routed = routed_keras_options(base)
         if routed:  # Keras callbacks and options need a network of their own
             raise NotOnProgram(f"the Keras options {', '.join(routed)}")
-        if len({(v["input_dropout"], v["input_noise"]) for v in values}) > 1:
-            # A group's towers share their batches and the batches' input changes.
-            raise NotOnProgram("candidates with different input_dropout or input_noise")
         try:
             keras.activations.get(base.activation)
         except ValueError:  # the base estimator's fit reports it
@@ -87,34 +88,39 @@ class TowerSearch:
         # The first candidate with the optimizer's own learning rate (or
         # schedule) and weight decay, which candidates that leave them at
         # None train with.
-        first = copy.copy(template).set_params(**{**candidates[0], **_OPTIMIZERS_OWN})
+        first = copy.copy(template).set_params(**{**candidates[members[0]], **_OPTIMIZERS_OWN})
         seeds = fit_seeds(base.random_state)
         # The network every fit of a GridSearchCV with this random_state starts from.
         model = starting_network(first, X.shape[1], seeds.model)
         planned = plan_model(model, X)
         if planned.structure.schedule is not None and any(
-                v["learning_rate"] is not None for v in values):  # fmt: skip
+                v["learning_rate"] is not None for v in values.values()):  # fmt: skip
             raise NotOnProgram("a learning_rate beside the optimizer's learning-rate schedule")
-        numbers = [_candidate_numbers(planned.numbers, v) for v in values]
+        numbers = {c: _candidate_numbers(planned.numbers, v) for c, v in values.items()}
         structure = dict(vars(planned.structure), **{
-            f"with_{name}": any(_makes_passes(name, n) for n in numbers)
+            f"with_{name}": any(_makes_passes(name, n) for n in numbers.values())
             for name in ("dropout", "weight_decay", "max_norm", "label_smoothing")})  # fmt: skip
         if seeds.shuffle is None:  # random_state=None, as a plain fit draws them
             seeds.shuffle, seeds.dropout = global_seeds()
-        return cls(search, base, template, candidates, numbers, structure,
+        return cls(search, base, template, candidates, members, numbers, structure,
                    seeds=(seeds.shuffle, seeds.dropout),
                    start_weights=[w.numpy() for w in planned.state().weights])  # fmt: skip
 
-    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
-        """Cut the towers into groups (nothing trains yet)."""
+    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None, *,
+              first_group=1, shared_data=None):  # fmt: skip
+        """Cut the towers into groups (nothing trains yet), numbered from
+        ``first_group``; ``shared_data``: a dict of the data as the program
+        takes it (:func:`tower_data`) by batch size and kind, which runs of
+        other structures share."""
         base = self.base
-        n_candidates, n_epochs = len(self.candidates), base.epochs
+        members, n_epochs = self.members, base.epochs
+        n_candidates = len(members)
         # Where the groups train here, their program is readied while the folds are cut.
         self.as_tasks = effective_n_jobs(self.search.n_jobs) != 1
         if not self.as_tasks:
             ready_program(TowerStructure(**self.structure))
         self.results, self.tasks = results, (tasks if tasks and tasks.active else None)
-        self.diverged = np.zeros((n_candidates, len(splits)), bool)
+        self.diverged = np.zeros((len(self.candidates), len(splits)), bool)
         hidden = [int(units) for units in np.atleast_1d(base.hidden_layer_sizes)]
         n_outputs = model_outputs(self.template)
         # A group holds one fold's networks, which train on the fold's own
@@ -136,8 +142,8 @@ class TowerSearch:
             size = math.ceil(n_candidates / math.ceil(n_candidates / largest))
             for first in range(0, n_candidates, size):
                 self.groups.append(Group(
-                    self, len(self.groups) + 1, fold_data,
-                    list(range(first, min(first + size, n_candidates))),
+                    self, first_group + len(self.groups), fold_data,
+                    members[first:first + size],
                     seeds=self.seeds, start_weights=self.start_weights,
                     data_batch_size=data_batch_size, bytes_per_tower=per_tower,
                 ))  # fmt: skip
@@ -150,11 +156,17 @@ class TowerSearch:
         self.budget = budget
         self.X = X
         # The data once for every fold (each picks its rows in the program).
-        self.data = None if self.as_tasks else tower_data(
-            X, data_batch_size, binary=self.structure["binary"])  # fmt: skip
+        self.data = None
+        if not self.as_tasks:
+            shared_data = {} if shared_data is None else shared_data
+            key = (data_batch_size, self.structure["binary"])
+            if key not in shared_data:
+                shared_data[key] = tower_data(X, data_batch_size, binary=key[1])
+            self.data = shared_data[key]
         self.data_batch_size = data_batch_size
         self.progress = (_Progress(type(self.search).__name__, self.candidates, results,
-                                   len(self.groups)) if base.verbose else None)  # fmt: skip
+                                   first_group + len(self.groups) - 1)
+                         if base.verbose else None)  # fmt: skip
 
     def train(self, candidates, epochs):
         """Train the ``candidates`` (on every fold) until they have trained
@@ -163,6 +175,8 @@ class TowerSearch:
         for group in self.groups:
             group.keep([c for c in group.candidates if c in alive])
         self.groups = [group for group in self.groups if group.candidates]
+        if not self.groups:
+            return
         if self.as_tasks:
             done = Parallel(n_jobs=self.search.n_jobs)(
                 delayed(train_group)(group.spec(), self.X, group.state, epochs)
@@ -193,6 +207,27 @@ class TowerSearch:
         largest = max(g.bytes_per_tower * len(g.candidates) for g in self.groups)
         return len(self.groups) > 1 and 2 * largest <= self.budget
 
+    def fold_networks(self, candidate, X, y, sample_weight):
+        """The networks of ``candidate`` (a position), one per fold in the
+        folds' order, each as a fitted base estimator on its fold's
+        training rows (what its fit there would have learned)."""
+        classes = (None if not hasattr(self.template, "classes_") or is_multilabel(self.template)
+                   else self.template.classes_)  # fmt: skip
+        networks = {}
+        for group in self.groups:
+            if candidate not in group.candidates:
+                continue
+            state = group.trainer.state if group.trainer is not None else group.state
+            state = state.select([group.candidates.index(candidate)])
+            fold = group.fold_data
+            networks[fold.fold] = fitted_from_state(
+                clone(self.base).set_params(**self.candidates[candidate]), X[fold.train],
+                y[fold.train], None if sample_weight is None else sample_weight[fold.train],
+                state, self.results.train_losses[candidate, fold.fold, :state.epoch],
+                classes=classes,
+            )  # fmt: skip
+        return [networks[fold] for fold in sorted(networks)]
+
     def prepared_data(self):
         """The data as the program takes it, for the refit on the same
         matrix (:class:`~skreg._engine.PreparedData`), or None where the
@@ -201,6 +236,11 @@ class TowerSearch:
             return None
         return PreparedData(self.X, self.data_batch_size, binary=self.structure["binary"],
                             tensors=self.data)  # fmt: skip
+
+    def failures(self):
+        """What failed: a description of each diverged network."""
+        return [f"{self.candidates[c]} on fold {fold}: a training loss not finite"
+                for c, fold in np.argwhere(self.diverged)]  # fmt: skip
 
     def finish(self):
         for group in self.groups:
@@ -256,20 +296,22 @@ def best_so_far(mean_scores, candidates):
 
 
 class OneFitAtATime:
-    """The search as separate fits of the base estimator, scored after each
-    epoch. A candidate that goes on to a later rung goes on training its
-    networks (``warm_start``) for the rung's further epochs."""
+    """The search of ``candidates[members]`` as separate fits of the base
+    estimator, scored after each epoch. A candidate that goes on to a later
+    rung goes on training its networks (``warm_start``) for the rung's
+    further epochs."""
 
-    def __init__(self, search, base, template, candidates):
+    def __init__(self, search, base, template, candidates, members):
         self.search, self.base, self.template = search, base, template
-        self.candidates = candidates
+        self.candidates, self.members = candidates, members
 
-    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None):
+    def start(self, X, y, y_encoded, sample_weight, splits, results, tasks=None, **_):
         # ``tasks`` (scikit-learn's callbacks) is not used: the search's fits
-        # report nothing below the search's task.
+        # report nothing below the search's task; nor are the tower runs'
+        # group numbers and shared data.
         self.data = X, y, y_encoded, sample_weight
         self.splits, self.results = splits, results
-        self.fits, self.failures = {}, []
+        self.fits, self.failed = {}, []
 
     def train(self, candidates, epochs):
         """Fit (or go on fitting) each of ``candidates`` on every fold until
@@ -299,7 +341,7 @@ class OneFitAtATime:
                 except (ValueError, RuntimeError) as error:
                     if isinstance(self.search.error_score, str):  # "raise"
                         raise
-                    self.failures.append(f"{self.candidates[c]} on fold {fold}: {error}")
+                    self.failed.append(f"{self.candidates[c]} on fold {fold}: {error}")
                     self.fits[c, fold] = (None, None)
                     continue
                 finally:
@@ -309,11 +351,31 @@ class OneFitAtATime:
                 results.add([(c, fold)], np.stack(recorder.outputs[done:])[:, :, None],
                             y[test], y_encoded[test], first_epoch=done)  # fmt: skip
 
+    def fold_networks(self, candidate, X, y, sample_weight):
+        """The fitted networks of ``candidate`` (a position), one per fold."""
+        callbacks = self.base.get_params().get("fit__callbacks")
+        networks = []
+        for fold in range(len(self.splits)):
+            estimator, recorder = self.fits.get((candidate, fold), (None, None))
+            if recorder is None:
+                raise ValueError(f"the best candidate's fit on fold {fold} failed")
+            # As the candidate's own fit: the search's recorder and rung settings undone.
+            estimator.set_params(epochs=len(estimator.history_["loss"]),
+                                 warm_start=self.base.warm_start)  # fmt: skip
+            if callbacks is None:
+                del estimator.fit__callbacks
+            else:
+                estimator.set_params(fit__callbacks=callbacks)
+            networks.append(estimator)
+        return networks
+
+    def failures(self):
+        """What failed: a description of each failed fit."""
+        return list(self.failed)
+
     def finish(self):
         self.fits = {}
-        failures = self.failures
-        if len(failures) == len(self.candidates) * len(self.splits):
-            raise ValueError(f"Every fit of the search failed; the first: {failures[0]}")
+        failures = self.failed
         if failures:
             warnings.warn(
                 f"{len(failures)} fits failed and score error_score="
