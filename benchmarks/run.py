@@ -40,9 +40,10 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import halving  # noqa: E402  (the section's workers and table)
+import recipe  # noqa: E402  (the section's workers and tables)
 SECTIONS = ("vectorizer", "train", "tiny", "memory", "grid", "search", "cv", "progress",
             "augmentation",
-            "predict", "halving")  # fmt: skip
+            "predict", "halving", "recipe")  # fmt: skip
 CONTENDERS = ["skreg_sparse", "skreg_dense", "keras_dense", "scikeras", "sklearn_mlp",
               "sklearn_mlp_fit"]  # fmt: skip
 LABELS = {
@@ -507,7 +508,8 @@ def predict_worker(case, n_rows, repeats):
 
 WORKERS = {"train": train_worker, "tiny": tiny_worker, "grid": grid_worker,
            "search": search_worker, "cv": cv_worker, "vectorizer": vectorizer_worker,
-           "predict": predict_worker, "halving": halving.halving_worker}  # fmt: skip
+           "predict": predict_worker, "halving": halving.halving_worker,
+           "recipe": recipe.recipe_worker}  # fmt: skip
 
 
 def run_worker(args):
@@ -663,7 +665,7 @@ def main():
         epochs, tiny_fits, memory_fits, grid_epochs = 5, 5, 100, 4
         augmentation_runs = 5
     paths = {}
-    if {"train", "grid", "cv", "augmentation", "halving"} & set(sections):  # these read the data
+    if {"train", "grid", "cv", "augmentation", "halving", "recipe"} & set(sections):  # these read the data
         for name, make in datasets.items():
             paths[name] = tmp / f"{len(paths)}.npz"
             save_data(paths[name], *make())
@@ -977,6 +979,11 @@ def main():
         current = "halving"
         halving.run_section(say, heading, in_process, next(iter(paths.values())),
                             runs=1 if args.quick else 3, quick=args.quick)  # fmt: skip
+
+    if "recipe" in sections:
+        current = "recipe"
+        recipe.run_section(say, heading, in_process, next(iter(paths.values())),
+                           runs=1 if args.quick else 3, quick=args.quick)  # fmt: skip
 
     if not args.no_write:
         output = Path(args.output)
