@@ -74,7 +74,7 @@ def _imdb_available():
 
 
 NEEDS_IMDB = ("imdb_study", "grid_search_penalty", "rating_regression", "cv_search_penalty",
-              "halving_search_penalty")  # fmt: skip
+              "halving_search_penalty", "recipe_search")  # fmt: skip
 _runs = r".*\.py" if _imdb_available() else (
     r"^(?!.*(" + "|".join(NEEDS_IMDB) + r")).*\.py$")
 sphinx_gallery_conf = {

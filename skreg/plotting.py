@@ -104,7 +104,7 @@ def plot_learning_curves(curves, *, metric="val_loss", reference=None, labels=No
     return ax
 
 
-def plot_search(search, *, metric="score", ax=None, title=None):
+def plot_search(search, *, metric="score", color_by=None, ax=None, title=None):
     """Each candidate's mean held-out score (or loss) after each epoch in a
     fitted CV search; with successive halving the candidates left behind end
     at their rung (dotted lines mark the rungs). The winner is drawn bold.
@@ -114,6 +114,10 @@ def plot_search(search, *, metric="score", ax=None, title=None):
     search : fitted RegularizedMLPClassifierCV or RegularizedMLPRegressorCV
     metric : {"score", "loss"}, default="score"
         ``test_score_curves_`` or ``test_loss_curves_`` (without penalties).
+    color_by : str, default=None
+        A searched parameter (such as ``"hidden_layer_sizes"``) whose
+        values color the curves, one legend entry each; None draws the
+        others grey.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure otherwise.
     title : str, default=None
@@ -142,16 +146,25 @@ def plot_search(search, *, metric="score", ax=None, title=None):
     candidates = list({repr(sorted(p.items())): p for p in rows}.values())
     winner = next(i for i, p in enumerate(candidates) if p == best)
     epochs = np.arange(1, curves.shape[1] + 1)
+    colors = {}  # a color per value of color_by, in the candidates' order
     for i, values in enumerate(curves):
         if i == winner:
             continue
         last = np.flatnonzero(np.isfinite(values))
-        ax.plot(epochs, values, color="0.6", linewidth=0.8, alpha=0.7)
+        color, label = "0.6", None
+        if color_by is not None:
+            value = repr(candidates[i].get(color_by))
+            if value not in colors:
+                colors[value] = f"C{len(colors) % 10}"
+                label = f"{color_by}={value}"
+            color = colors[value]
+        ax.plot(epochs, values, color=color, linewidth=0.8, alpha=0.7, label=label)
         if len(last) and last[-1] < len(values) - 1:  # left behind at a rung
             ax.plot(epochs[last[-1]], values[last[-1]], "x", color="0.5", markersize=4)
     label = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in sorted(best.items()))  # fmt: skip
-    ax.plot(epochs, curves[winner], color="C3", linewidth=2.2, label=f"winner: {label}")
+    ax.plot(epochs, curves[winner], color="black" if color_by else "C3", linewidth=2.2,
+            label=f"winner: {label}")  # fmt: skip
     for n_resources in getattr(search, "n_resources_", [])[:-1]:
         ax.axvline(n_resources, color="0.3", linestyle=":", linewidth=1)
     ax.set_xlabel("epoch")

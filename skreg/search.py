@@ -54,9 +54,11 @@ _search_constraints = {
     "factor": [Interval(numbers.Integral, 2, None, closed="left"), None],
     "min_epochs": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "cv": ["cv_object"],
-    "scoring": [StrOptions(set(get_scorer_names())), callable, None],
-    "refit": ["boolean"],
+    "scoring": [StrOptions(set(get_scorer_names())), callable, list, tuple, set, dict, None],
+    "refit": ["boolean", str],
     "fold_ensemble": ["boolean"],
+    "return_train_score": ["boolean"],
+    "aggressive_elimination": ["boolean"],
     "error_score": [StrOptions({"raise"}), numbers.Real],
     "select_epochs": ["boolean"],
     "memory_budget": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -125,7 +127,8 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
     def _rungs(self, n_candidates, epochs):
         if self.factor is None:
             return single_rung(n_candidates, epochs)
-        return halving_rungs(n_candidates, epochs, factor=self.factor, min_epochs=self.min_epochs)
+        return halving_rungs(n_candidates, epochs, factor=self.factor, min_epochs=self.min_epochs,
+                             aggressive_elimination=self.aggressive_elimination)  # fmt: skip
 
     def _check_fit_params(self):
         if self.early_stopping:
@@ -208,11 +211,13 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
                       "slower than side by side on skreg's program, which does not cover "
                       f"{search.reason}.", flush=True)  # fmt: skip
             results = SearchScores(template, self.scoring, len(candidates), len(splits),
-                                   base.epochs)  # fmt: skip
+                                   base.epochs, refit=self.refit,
+                                   train_scores=self.return_train_score)  # fmt: skip
             tasks = _GroupTasks(context, self, halving=self.factor is not None)
             search.start(X, y, y_encoded, sample_weight, splits, results, tasks=tasks)
             rows = self._run_rungs(search, self._rungs(len(candidates), base.epochs), results,
                                    tasks)  # fmt: skip
+            search.report_failures()
             self._record_results(candidates, results, rows)
             if self.fold_ensemble:
                 start = time.perf_counter()
@@ -276,7 +281,7 @@ class _BaseRegularizedMLPCV(BaseRegularizedMLP):
 
     def _best(self, method):
         check_is_fitted(self, "cv_results_")
-        if not hasattr(self, "best_estimator_"):
+        if not self.refit:
             raise AttributeError(
                 f"This {type(self).__name__} was fitted with refit=False: {method} needs "
                 "the best candidate refitted on all the data (refit=True)."
@@ -344,11 +349,13 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         n_iter=10,
         factor=None,
         min_epochs="auto",
+        aggressive_elimination=False,
         cv=5,
         scoring=None,
         refit=True,
         fold_ensemble=False,
         error_score=np.nan,
+        return_train_score=False,
         select_epochs=False,
         memory_budget=512,
         n_jobs=None,
@@ -398,11 +405,13 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         self.n_iter = n_iter
         self.factor = factor
         self.min_epochs = min_epochs
+        self.aggressive_elimination = aggressive_elimination
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
         self.fold_ensemble = fold_ensemble
         self.error_score = error_score
+        self.return_train_score = return_train_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs
@@ -474,11 +483,13 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         n_iter=10,
         factor=None,
         min_epochs="auto",
+        aggressive_elimination=False,
         cv=5,
         scoring=None,
         refit=True,
         fold_ensemble=False,
         error_score=np.nan,
+        return_train_score=False,
         select_epochs=False,
         memory_budget=512,
         n_jobs=None,
@@ -526,11 +537,13 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         self.n_iter = n_iter
         self.factor = factor
         self.min_epochs = min_epochs
+        self.aggressive_elimination = aggressive_elimination
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
         self.fold_ensemble = fold_ensemble
         self.error_score = error_score
+        self.return_train_score = return_train_score
         self.select_epochs = select_epochs
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs

@@ -9,7 +9,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NEEDS_IMDB = {"imdb_study.py", "grid_search_penalty.py", "rating_regression.py",
-              "cv_search_penalty.py", "halving_search_penalty.py"}
+              "cv_search_penalty.py", "halving_search_penalty.py", "recipe_search.py"}
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))

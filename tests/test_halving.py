@@ -1,6 +1,8 @@
 """Sampled candidates and successive halving in the CV estimators
 (skreg._search.schedule and the rungs of skreg.search)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import loguniform, uniform
@@ -38,6 +40,49 @@ def test_rungs_as_data(n_candidates, epochs, factor, min_epochs, expected):
     rungs = halving_rungs(n_candidates, epochs, factor=factor, min_epochs=min_epochs)
     assert [(r.n_candidates, r.epochs) for r in rungs] == expected
     assert [r.number for r in rungs] == list(range(len(rungs)))
+
+
+@pytest.mark.parametrize("n_candidates, max_epochs, min_epochs", [(27, 3, 1), (20, 4, 2),
+                                                                  (9, 9, 1), (30, 12, 4)])
+def test_aggressive_elimination_gives_scikit_learn_s_rungs(n_candidates, max_epochs, min_epochs):
+    """The rungs of HalvingGridSearchCV(aggressive_elimination=True) with the
+    epochs as the resource (a cheap estimator stands in for the network)."""
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    theirs = HalvingGridSearchCV(
+        LogisticRegression(), {"C": np.logspace(-3, 3, n_candidates)}, factor=3,
+        resource="max_iter", min_resources=min_epochs, max_resources=max_epochs,
+        aggressive_elimination=True, cv=2,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LogisticRegression's ConvergenceWarning
+        theirs.fit(X, y)
+    rungs = halving_rungs(n_candidates, max_epochs, factor=3, min_epochs=min_epochs,
+                          aggressive_elimination=True)  # fmt: skip
+    assert [r.n_candidates for r in rungs] == theirs.n_candidates_
+    assert [r.epochs for r in rungs] == theirs.n_resources_
+
+
+def test_aggressive_elimination_prunes_again_without_training(cancer):
+    X, y = cancer
+    search = RegularizedMLPClassifierCV(
+        param_distributions=DISTRIBUTIONS, n_iter=9, factor=3, min_epochs=1, epochs=3, cv=2,
+        aggressive_elimination=True, random_state=0, refit=False,
+    ).fit(X, y)  # fmt: skip
+    assert search.n_candidates_ == [9, 3, 1] and search.n_resources_ == [1, 1, 3]
+    results = search.cv_results_
+    first, second = results["iter"] == 0, results["iter"] == 1
+    # The repeated rung trains nothing: its rows keep their first-rung scores.
+    by_params = {repr(p): score for p, score, i in zip(results["params"],
+                 results["mean_test_score"], results["iter"]) if i == 0}  # fmt: skip
+    for params, score in zip(np.asarray(results["params"])[second],
+                             results["mean_test_score"][second]):  # fmt: skip
+        assert by_params[repr(params)] == score
+    assert first.sum() == 9 and second.sum() == 3
 
 
 def test_survivors_are_the_best_in_their_order_nan_last_ties_to_the_first():

@@ -437,6 +437,82 @@ def test_input_dropout_rates_train_on_towers_of_their_own(cancer, monkeypatch):
                                expected.cv_results_["mean_test_score"], atol=1e-6)  # fmt: skip
 
 
+# -- the reporting of scikit-learn's searches ------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adadelta"], ids=["towers", "fit-by-fit"])
+def test_several_metrics_and_train_scores_as_grid_search(cancer, optimizer):
+    """scoring as a list with refit naming one, return_train_score: the
+    columns and values GridSearchCV gives, on the towers and fit by fit."""
+    X, y = cancer
+    grid = {"l2": [0.0, 1e-2], "hidden_layer_sizes": [(4,), (8,)]}
+    if optimizer == "adadelta":  # Keras' fits: fewer
+        grid = {"l2": [0.0, 1e-2]}
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    options = dict(scoring=["accuracy", "roc_auc"], refit="roc_auc", return_train_score=True)
+    search = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, epochs=2, random_state=0,
+                                        optimizer=optimizer, **options).fit(X, y)  # fmt: skip
+    expected = GridSearchCV(RegularizedMLPClassifier(epochs=2, random_state=0,
+                                                     optimizer=optimizer),
+                            grid, cv=folds, **options).fit(X, y)  # fmt: skip
+    assert set(search.cv_results_) == set(expected.cv_results_)
+    for name, values in expected.cv_results_.items():
+        if "_time" not in name and name != "params" and not name.startswith("param_"):
+            np.testing.assert_allclose(search.cv_results_[name], values, atol=1e-6,
+                                       err_msg=name)  # fmt: skip
+    assert search.best_params_ == expected.best_params_ and search.multimetric_
+    assert search.best_score_ == pytest.approx(expected.best_score_, abs=1e-6)
+    assert "mean_train_roc_auc" in search.cv_results_
+
+
+def test_a_callable_scoring_may_return_several_metrics(cancer):
+    X, y = cancer
+
+    def metrics(estimator, X, y):
+        return {"accuracy": estimator.score(X, y),
+                "errors": float(np.sum(estimator.predict(X) != y))}  # fmt: skip
+
+    search = RegularizedMLPClassifierCV(param_grid=GRID, cv=2, epochs=2, random_state=0,
+                                        scoring=metrics, refit="accuracy").fit(X, y)  # fmt: skip
+    results = search.cv_results_
+    np.testing.assert_array_equal(results["rank_test_accuracy"],
+                                  [1 + np.sum(results["mean_test_accuracy"] > m)
+                                   for m in results["mean_test_accuracy"]])  # fmt: skip
+    assert search.best_score_ == results["mean_test_accuracy"].max()
+    assert (results["mean_test_errors"] > 0).all()
+    with pytest.raises(ValueError, match="refit must name the one"):
+        RegularizedMLPClassifierCV(param_grid=GRID, cv=2, epochs=1, scoring=metrics).fit(X, y)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"scoring": ["accuracy", "f1"]}, "refit must name the one"),
+    ({"scoring": ["accuracy", "f1"], "refit": "f2"}, "Did you mean 'f1'"),
+    ({"scoring": {"acc": "accuracy"}, "refit": False}, "refit must name"),
+])  # fmt: skip
+def test_several_metrics_need_refit_to_name_one(cancer, params, match):
+    X, y = cancer
+    with pytest.raises(ValueError, match=match):
+        RegularizedMLPClassifierCV(param_grid=GRID, cv=2, epochs=1, **params).fit(X, y)
+
+
+def test_metadata_routing_passes_groups_to_the_search_s_splitter(cancer):
+    """With scikit-learn's metadata routing on, a search inside
+    cross_validate gets its groups for its own group splitter."""
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    X, y = cancer
+    groups = np.arange(len(y)) % 7
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = RegularizedMLPClassifierCV(param_grid=GRID, cv=GroupKFold(2), epochs=1,
+                                            random_state=0).set_fit_request(groups=True)
+        scores = cross_validate(search, X, y, params={"groups": groups}, cv=GroupKFold(2))
+        assert np.isfinite(scores["test_score"]).all()
+        with pytest.raises(ValueError, match="groups"):  # GroupKFold without them
+            cross_validate(search.set_fit_request(groups=False), X, y,
+                           params={"groups": groups}, cv=GroupKFold(2))
+
+
 # -- the whole recipe: capacity and structure beside the penalties ----------------------
 
 

@@ -197,6 +197,31 @@ def test_plot_search_draws_every_candidate_and_marks_the_winner():
         plot_search(search, metric="accuracy")
 
 
+def test_plot_search_colors_the_curves_by_a_searched_parameter():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.datasets import load_digits
+
+    from skreg import RegularizedMLPClassifierCV, plot_search
+
+    X, y = load_digits(return_X_y=True)
+    search = RegularizedMLPClassifierCV(
+        param_grid={"hidden_layer_sizes": [(4,), (16,)], "l2": [0.0, 1e-3, 1e-2]}, cv=2,
+        epochs=2, random_state=0, refit=False,
+    ).fit(X / 16, y)  # fmt: skip
+    ax = plot_search(search, color_by="hidden_layer_sizes")
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert {"hidden_layer_sizes=(4,)", "hidden_layer_sizes=(16,)"} <= set(labels)
+    others = [line for line in ax.lines if not line.get_label().startswith("winner")]
+    by_color = {}
+    for line, params in zip(others, [p for p in search.cv_results_["params"]
+                                     if p != search.best_params_]):  # fmt: skip
+        by_color.setdefault(line.get_color(), set()).add(params["hidden_layer_sizes"])
+    assert len(by_color) == 2 and all(len(sizes) == 1 for sizes in by_color.values())
+
+
 def test_command_search_over_image_augmentation_on_digits(tmp_path):
     code = main(["search", "--dataset", "digits", "--param", "image_shape=[8,8]",
                  "--param", "image_shift=0,0.125", "--epochs", "2", "--cv", "2",

@@ -142,7 +142,7 @@ def _signature(structure, n_weights):
     weights += [tf.TensorSpec([None, None, None], tf.float32)] * (n_weights - 1)
     index = tf.TensorSpec([None], tf.int64)
     # data, y, row weights [K, n], membership [K, n], evaluation blocks (rows,
-    # row splits, tower splits; the held-out matrix, or the sparse rows'
+    # row splits, tower bounds; the held-out matrix, or the sparse rows'
     # non-zeros: see SparseHeldOut), the state (weights, optimizer slots shaped as
     # the trainable weights, counters: epochs and steps trained), numbers,
     # the rows batches are cut from, and the settings: epochs to train, batch
@@ -442,11 +442,11 @@ class TowerProgram:
         """Each block's towers on the block's rows (a fold's held-out rows),
         inference mode; flattened [rows, towers, outputs] blocks, concatenated."""
         structure = self.structure
-        _, row_splits, tower_splits = call.evaluation[:3]
+        _, row_splits, tower_bounds = call.evaluation[:3]
         n_units = tf.shape(weights[0], out_type=tf.int64)[1] // tf.cast(call.n_towers, tf.int64)
 
         def block_body(block, outputs):
-            first, last = tower_splits[block], tower_splits[block + 1]
+            first, last = tower_bounds[2 * block], tower_bounds[2 * block + 1]
             block_weights = [
                 weight[:, first * n_units : last * n_units] if p == 0 else weight[first:last]
                 for p, weight in enumerate(weights)
@@ -467,7 +467,7 @@ class TowerProgram:
             return block + 1, outputs
 
         _, outputs = tf.while_loop(
-            lambda block, _: block < tf.shape(tower_splits, out_type=tf.int64)[0] - 1,
+            lambda block, _: block < tf.shape(tower_bounds, out_type=tf.int64)[0] // 2,
             block_body,
             (tf.constant(0, tf.int64),
              # Flat blocks of any size, and none at all (a fit without validation).

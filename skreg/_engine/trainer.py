@@ -144,13 +144,15 @@ def held_out_data(X):
 
 def _block_tensors(blocks, structure, held_out):
     """The evaluation blocks as the program takes them: their rows one after
-    another, where each block's rows and towers start and end, and the
-    matrix ``held_out`` (:func:`held_out_data`) they index: dense, or
+    another, where each block's rows start and end, each block's first and
+    end tower (pairs: two blocks may score the same towers on other rows), and
+    the matrix ``held_out`` (:func:`held_out_data`) they index: dense, or
     those rows' non-zeros (:meth:`SparseHeldOut.arrays`)."""
     rows = np.concatenate([np.zeros(0, np.int64)] + [block_rows for block_rows, _, _ in blocks])
     row_splits = np.cumsum([0] + [len(block_rows) for block_rows, _, _ in blocks])
-    tower_splits = [blocks[0][1] if blocks else 0] + [end for _, _, end in blocks]
-    tensors = tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_splits))
+    tower_bounds = np.array([bound for _, first, end in blocks for bound in (first, end)],
+                            np.int64)  # fmt: skip
+    tensors = tuple(tf.constant(v, tf.int64) for v in (rows, row_splits, tower_bounds))
     if structure.sparse:
         return tensors + SparseHeldOut.arrays(*held_out[:3], tensors[0])
     return tensors + (held_out[0],)

@@ -210,15 +210,27 @@ SEARCH_DOC = """
     min_epochs : int or "auto", default="auto"
         Epochs of the first rung with ``factor``. "auto" chooses them so that
         the last rung ends at ``epochs``.
+    aggressive_elimination : bool, default=False
+        With ``factor``, as scikit-learn's halving searches: when the epochs
+        allow fewer rungs than it takes to bring the candidates down to
+        ``factor`` or fewer, the first rungs are repeated at the first
+        rung's epochs (nothing is trained again: the same scores prune once
+        more), so that the last rung trains few candidates.
     cv : int, cross-validation generator or iterable, default=5
         The folds, as in ``GridSearchCV`` (an int: stratified folds for the
         classifier, plain folds for the regressor).
-    scoring : str, callable or None, default=None
+    scoring : str, callable, list, tuple, set, dict or None, default=None
         A scikit-learn scorer name or callable; None uses the estimator's
         ``score`` (accuracy for the classifier, R^2 for the regressor).
-    refit : bool, default=True
+        Several metrics as in ``GridSearchCV``: a list of names, a dict of
+        names to scorers, or a callable returning a dict; ``cv_results_``
+        then has ``mean_test_<name>`` and the others per metric, and
+        ``refit`` names the one that ranks the candidates.
+    refit : bool or str, default=True
         Refit the best candidate on all the data as ``best_estimator_``
-        (needed by ``predict`` and the other prediction methods).
+        (needed by ``predict`` and the other prediction methods). With
+        several metrics, the name of the one that picks the best (and
+        that halving and ``select_epochs`` rank by); it is then required.
     fold_ensemble : bool, default=False
         Keep the best candidate's fold networks, trained by the search, as
         ``best_estimator_`` (a :class:`~skreg.FoldEnsembleClassifier` or
@@ -229,6 +241,12 @@ SEARCH_DOC = """
         fold held out (noisy labels, small data); prefer the refit for the
         fastest predictions. Needs ``refit=True`` and
         ``select_epochs=False`` (the networks stop at the last epoch).
+    return_train_score : bool, default=False
+        Also score every network on its fold's training rows (each epoch,
+        in inference mode, as ``GridSearchCV`` scores the fitted estimator):
+        ``split<i>_train_score``, ``mean_train_score`` and
+        ``std_train_score`` in ``cv_results_``. Costs a forward pass over
+        the training rows each epoch.
     error_score : "raise" or float, default=np.nan
         The score of a network whose training fails (a loss that stops
         being finite; a fit that raises, one fit at a time), as

@@ -24,12 +24,16 @@ __all__ = ["FoldData", "Group", "train_group"]
 
 class FoldData:
     """One fold as its groups of towers take it: its training rows (batches
-    are cut from them), their weights, and its held-out rows (scored)."""
+    are cut from them; scored too with ``score_train``), their weights, and
+    its held-out rows (scored)."""
 
-    def __init__(self, fold, y, y_encoded, sample_weight, split, template, base):
+    def __init__(self, fold, y, y_encoded, sample_weight, split, template, base, *,
+                 score_train=False):  # fmt: skip
         train, test = split
         self.fold = fold
         self.train, self.test = train, test
+        self.score_train = score_train
+        self.y_train, self.y_train_encoded = y[train], y_encoded[train]
         self.batch_size = batch_size_for(base, len(train))
         self.y_encoded = y_encoded  # of every row, as the program takes them
         self.y_test, self.y_test_encoded = y[test], y_encoded[test]
@@ -66,9 +70,12 @@ class GroupSpec:
             weights = [np.tile(w, (1, n_towers)) if i == 0 else np.repeat(w, n_towers, axis=0)
                        for i, w in enumerate(self.start_weights)]  # fmt: skip
             state = TowerState.start(structure, weights, self.numbers)
+        blocks = [(fold.test, 0, n_towers)]
+        if fold.score_train:
+            blocks.append((fold.train, 0, n_towers))
         return TowerTrainer(
             structure, data, fold.y_encoded, np.tile(fold.row_weight, (n_towers, 1)),
-            np.tile(fold.member, (n_towers, 1)), [(fold.test, 0, n_towers)], state,
+            np.tile(fold.member, (n_towers, 1)), blocks, state,
             self.numbers, batch_size=fold.batch_size, seeds=self.seeds, train_rows=fold.train,
         )  # fmt: skip
 
@@ -186,6 +193,10 @@ class Group:
         search.diverged[self.candidates, fold] |= ~np.isfinite(trained.losses).all(axis=0)
         results.add(towers, trained.outputs[0], self.fold_data.y_test,
                     self.fold_data.y_test_encoded, first_epoch=first_epoch)  # fmt: skip
+        if self.fold_data.score_train:
+            results.add(towers, trained.outputs[1], self.fold_data.y_train,
+                        self.fold_data.y_train_encoded, first_epoch=first_epoch,
+                        subset="train")  # fmt: skip
         if search.progress is not None:
             search.progress.report(self.number, towers, trained.state.epoch, search.base.epochs)
         if search.tasks is not None:

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .runs import best_so_far
+from .scores import SINGLE
 from .schedule import iteration_counts
 
 __all__ = ["RungRows", "search_results"]
@@ -16,8 +17,9 @@ __all__ = ["RungRows", "search_results"]
 class RungRows:
     """The rows of ``cv_results_`` of one rung: its candidates as trained
     for the rung's epochs (scored at the last, or at their best epoch so far
-    with ``select_epochs``), their split scores [candidates, folds] and
-    training and scoring seconds so far."""
+    with ``select_epochs``), their split scores [candidates, folds] (of the
+    ranking metric; ``metric_scores`` of every metric, by subset and name)
+    and training and scoring seconds so far."""
 
     def __init__(self, rung, candidates, results, *, select_epochs):
         self.rung, self.candidates = rung, list(candidates)
@@ -30,7 +32,12 @@ class RungRows:
         else:
             chosen = np.full(len(self.candidates), rung.epochs - 1)
         self.epochs = chosen + 1
-        self.split_scores = scores[np.arange(len(self.candidates)), :, chosen]
+        rows = np.arange(len(self.candidates))
+        self.split_scores = scores[rows, :, chosen]
+        self.metric_scores = {
+            (subset, metric): table[self.candidates][rows, :, chosen]
+            for subset, tables in results.tables.items() for metric, table in tables.items()
+        }  # fmt: skip
         self.fit_times = results.fit_times[self.candidates].copy()
         self.score_times = results.score_times[self.candidates].copy()
 
@@ -70,8 +77,6 @@ def search_results(candidates, results, rows, *, select_epochs, factor, epochs,
     split_scores = np.concatenate([r.split_scores for r in rows])  # [rows, folds]
     split_scores = np.where(np.isnan(split_scores), error_score, split_scores)
     mean = split_scores.mean(axis=1)
-    # NaN scores (diverged fits) rank last, as in GridSearchCV.
-    rank = rankdata(np.where(np.isnan(mean), np.inf, -mean), method="min").astype(np.int32)
     fit_times = np.concatenate([r.fit_times for r in rows])
     score_times = np.concatenate([r.score_times for r in rows])
     table = {}
@@ -90,10 +95,7 @@ def search_results(candidates, results, rows, *, select_epochs, factor, epochs,
                 column[i] = row_params[name]
         table[f"param_{name}"] = column
     table["params"] = params
-    for i in range(split_scores.shape[1]):
-        table[f"split{i}_test_score"] = split_scores[:, i]
-    table.update(mean_test_score=mean, std_test_score=split_scores.std(axis=1),
-                 rank_test_score=rank)  # fmt: skip
+    table.update(_score_columns(rows, results, error_score))
     # The best of the last rung (with halving, as scikit-learn's halving
     # searches: earlier rungs' scores come from fewer epochs).
     last = np.arange(len(params) - len(rows[-1].candidates), len(params))
@@ -109,4 +111,31 @@ def search_results(candidates, results, rows, *, select_epochs, factor, epochs,
         )  # fmt: skip
         fitted["n_required_iterations_"], fitted["n_possible_iterations_"] = iteration_counts(
             len(rows[0].candidates), rows[0].rung.epochs, epochs, factor)
+    fitted["multimetric_"] = _several_metrics(results)
     return fitted
+
+
+def _several_metrics(results):
+    return len(results.tables["test"]) > 1 or results.metric != SINGLE
+
+
+def _score_columns(rows, results, error_score):
+    """``split<i>_<subset>_<metric>``, ``mean_...``, ``std_...`` and (held-out
+    scores) ``rank_test_...`` of every metric, as scikit-learn's searches
+    name them (``..._score`` for one metric)."""
+    several = _several_metrics(results)
+    columns = {}
+    for subset in ("test", "train"):
+        for metric in sorted(results.tables.get(subset, {})):
+            scores = np.concatenate([r.metric_scores[subset, metric] for r in rows])
+            scores = np.where(np.isnan(scores), error_score, scores)  # [rows, folds]
+            name = f"{subset}_{metric if several else SINGLE}"
+            for i in range(scores.shape[1]):
+                columns[f"split{i}_{name}"] = scores[:, i]
+            mean = scores.mean(axis=1)
+            columns[f"mean_{name}"], columns[f"std_{name}"] = mean, scores.std(axis=1)
+            if subset == "test":
+                # NaN scores (diverged fits) rank last, as in GridSearchCV.
+                columns[f"rank_{name}"] = rankdata(np.where(np.isnan(mean), np.inf, -mean),
+                                                   method="min").astype(np.int32)  # fmt: skip
+    return columns

@@ -132,7 +132,8 @@ class TowerSearch:
         data_batch_size = batch_size_for(base, len(splits[0][0]))
         self.groups = []
         for fold, split in enumerate(splits):
-            fold_data = FoldData(fold, y, y_encoded, sample_weight, split, self.template, base)
+            fold_data = FoldData(fold, y, y_encoded, sample_weight, split, self.template, base,
+                                 score_train=results.train_scores)  # fmt: skip
             per_tower = tower_bytes(
                 X.shape[1], hidden, n_outputs, n_rows=len(split[0]) + len(split[1]),
                 batch_size=fold_data.batch_size, epochs=n_epochs,
@@ -243,8 +244,12 @@ class TowerSearch:
                 for c, fold in np.argwhere(self.diverged)]  # fmt: skip
 
     def finish(self):
+        """Let go of the towers."""
         for group in self.groups:
             group.keep([])
+
+    def report_failures(self):
+        """Raise (``error_score="raise"``) or warn of diverged networks."""
         diverged = self.diverged
         if diverged.any():
             # As GridSearchCV reports fits that fail; their scores are
@@ -327,7 +332,7 @@ class OneFitAtATime:
                     continue  # failed at an earlier rung
                 done = 0 if estimator is None else len(estimator.history_["loss"])
                 if estimator is None:
-                    recorder = _HeldOutOutputs(X[test])
+                    recorder = _HeldOutOutputs(X[test], X[train] if results.train_scores else None)
                     estimator = clone(self.base).set_params(
                         **self.candidates[c], fit__callbacks=[*callbacks, recorder]
                     )
@@ -350,6 +355,10 @@ class OneFitAtATime:
                 results.train_losses[c, fold, done:epochs] = estimator.history_["loss"][done:]
                 results.add([(c, fold)], np.stack(recorder.outputs[done:])[:, :, None],
                             y[test], y_encoded[test], first_epoch=done)  # fmt: skip
+                if results.train_scores:
+                    results.add([(c, fold)], np.stack(recorder.train_outputs[done:])[:, :, None],
+                                y[train], y_encoded[train], first_epoch=done,
+                                subset="train")  # fmt: skip
 
     def fold_networks(self, candidate, X, y, sample_weight):
         """The fitted networks of ``candidate`` (a position), one per fold."""
@@ -374,7 +383,11 @@ class OneFitAtATime:
         return list(self.failed)
 
     def finish(self):
+        """Let go of the fits."""
         self.fits = {}
+
+    def report_failures(self):
+        """Warn of failed fits (with ``error_score="raise"`` they raised)."""
         failures = self.failed
         if failures:
             warnings.warn(
@@ -385,12 +398,16 @@ class OneFitAtATime:
 
 
 class _HeldOutOutputs(keras.callbacks.Callback):
-    """Records the network's outputs on the held-out rows after each epoch."""
+    """Records the network's outputs on the held-out rows (and on the
+    training rows ``X_train``, if given) after each epoch."""
 
-    def __init__(self, X_test):
+    def __init__(self, X_test, X_train=None):
         super().__init__()
-        self.X_test = X_test
-        self.outputs = []
+        self.X_test, self.X_train = X_test, X_train
+        self.outputs, self.train_outputs = [], []
 
     def on_epoch_end(self, epoch, logs=None):
         self.outputs.append(predict_float64(self.model, self.X_test, PREDICT_BATCH_SIZE))
+        if self.X_train is not None:
+            self.train_outputs.append(predict_float64(self.model, self.X_train,
+                                                      PREDICT_BATCH_SIZE))  # fmt: skip

@@ -55,7 +55,8 @@ def iteration_counts(n_candidates, min_epochs, max_epochs, factor):
     return n_required, n_possible
 
 
-def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto"):
+def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto",
+                  aggressive_elimination=False):  # fmt: skip
     """The rungs of successive halving over epochs.
 
     As scikit-learn's halving searches with the epochs as the resource: as
@@ -66,15 +67,23 @@ def halving_rungs(n_candidates, epochs, *, factor, min_epochs="auto"):
     chooses the first rung's epochs so that the last rung trains ``epochs``
     (scikit-learn's ``min_resources="exhaust"``, except that its last rung
     may stop short of the budget); an int starts there.
+
+    ``aggressive_elimination``, as scikit-learn's: when the epochs allow
+    fewer rungs than the candidates need, the first rungs repeat the first
+    rung's epochs (training nothing more: the same scores prune again) until
+    the last rung has about ``factor`` candidates.
     """
     first = 1 if min_epochs == "auto" else min_epochs
     if first > epochs:
         raise ValueError(f"min_epochs={min_epochs} is more than epochs={epochs}.")
-    n_rungs = min(iteration_counts(n_candidates, first, epochs, factor))
+    n_required, n_possible = iteration_counts(n_candidates, first, epochs, factor)
+    n_rungs = min(n_required, n_possible)
     # "auto" counts back from the budget: since epochs >= factor ** (n_rungs
     # - 1), each rung still trains at least one epoch more than the last.
     ends = ([epochs // factor ** (n_rungs - 1 - i) for i in range(n_rungs)]
             if min_epochs == "auto" else [first * factor**i for i in range(n_rungs)])  # fmt: skip
+    if aggressive_elimination and n_required > n_possible:
+        ends = [ends[0]] * (n_required - n_possible) + ends
     return [Rung(i, math.ceil(n_candidates / factor**i), end) for i, end in enumerate(ends)]
 
 

@@ -134,13 +134,18 @@ class SearchRuns:
         for run in self.runs:
             run.runner.train([c for c in run.members if c in alive], epochs)
 
-    def finish(self):
-        """Let go of the networks; warn of failed ones (raise if all failed)."""
+    def report_failures(self):
+        """Warn of failed networks; raise with ``error_score="raise"`` or if all failed."""
         for run in self.runs:
-            run.runner.finish()
+            run.runner.report_failures()
         failures = [failure for run in self.runs for failure in run.runner.failures()]
         if failures and len(failures) == self.n_networks:
             raise ValueError(f"Every fit of the search failed; the first: {failures[0]}")
+
+    def finish(self):
+        """Let go of the networks."""
+        for run in self.runs:
+            run.runner.finish()
 
     def fold_networks(self, candidate, X, y, sample_weight):
         """The networks of ``candidate`` (a position), one per fold, as
