@@ -50,7 +50,7 @@ for rung in range(search.n_iterations_):
     sizes = [p["hidden_layer_sizes"] for p, i in zip(search.cv_results_["params"],
                                                      search.cv_results_["iter"]) if i == rung]
     print(f"  rung {rung + 1}: " + ", ".join(f"{sizes.count(s)} x {s}" for s in sorted(set(sizes))))
-print("best:", {k: v if isinstance(v, tuple) else round(float(v), 6)
+print("best:", {k: round(v, 6) if isinstance(v, float) else v
                 for k, v in search.best_params_.items()},
       f"CV accuracy {search.best_score_:.4f}")
 print(f"fold ensemble of {len(search.best_estimator_.estimators_)} networks, "
