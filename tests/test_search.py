@@ -446,9 +446,9 @@ def test_several_metrics_and_train_scores_as_grid_search(cancer, optimizer):
     columns and values GridSearchCV gives, on the towers and fit by fit."""
     X, y = cancer
     grid = {"l2": [0.0, 1e-2], "hidden_layer_sizes": [(4,), (8,)]}
-    if optimizer == "adadelta":  # Keras' fits: fewer
-        grid = {"l2": [0.0, 1e-2]}
     folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    if optimizer == "adadelta":  # Keras' fits: fewer
+        grid, folds = {"l2": [0.0, 1e-2]}, StratifiedKFold(2, shuffle=True, random_state=0)
     options = dict(scoring=["accuracy", "roc_auc"], refit="roc_auc", return_train_score=True)
     search = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, epochs=2, random_state=0,
                                         optimizer=optimizer, **options).fit(X, y)  # fmt: skip
@@ -522,7 +522,7 @@ def test_widths_depth_and_batch_norm_are_searched_on_towers_as_grid_search(cance
     X, y = cancer
     grid = {"hidden_layer_sizes": [(8,), (16, 16)], "batch_norm": [False, True],
             "l2": [0.0, 1e-2]}  # fmt: skip
-    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    folds = StratifiedKFold(2, shuffle=True, random_state=0)
     clear_training_cache()
     search = RegularizedMLPClassifierCV(param_grid=grid, cv=folds, epochs=3, random_state=0,
                                         refit=False).fit(X, y)  # fmt: skip
