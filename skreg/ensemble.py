@@ -10,8 +10,10 @@ fold ensemble trains one clone of its ``estimator`` per fold of ``cv``.
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone, is_classifier
+from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone,
+                          is_classifier)
 from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
@@ -36,6 +38,8 @@ class _BaseFoldEnsemble(BaseEstimator):
         ensemble._set_members(list(members))
         return ensemble
 
+    # The members validate their own parameters (nested: not skipped).
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None, groups=None):
         """Fit a clone of ``estimator`` on the training rows of each fold.
 
@@ -51,13 +55,12 @@ class _BaseFoldEnsemble(BaseEstimator):
         -------
         self
         """
-        self._validate_params()
         splits = check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y, groups)
         members = []
         for train, _ in splits:
-            weight = None if sample_weight is None else np.asarray(sample_weight)[train]
+            weight = None if sample_weight is None else _safe_indexing(sample_weight, train)
             member = clone(self.estimator)
-            member.fit(_rows(X, train), _rows(y, train), sample_weight=weight)
+            member.fit(_safe_indexing(X, train), _safe_indexing(y, train), sample_weight=weight)
             members.append(member)
         self._set_members(members)
         return self
@@ -73,10 +76,6 @@ class _BaseFoldEnsemble(BaseEstimator):
         tags.input_tags.sparse = True
         tags.non_deterministic = True
         return tags
-
-
-def _rows(data, rows):
-    return data[rows] if hasattr(data, "shape") else np.asarray(data)[rows]
 
 
 class FoldEnsembleClassifier(ClassifierMixin, _BaseFoldEnsemble):
