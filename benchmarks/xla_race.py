@@ -51,7 +51,7 @@ def worker(mode, trials):
         units = 80 + trial % 7  # a new shape: a new executable
         weight = tf.constant(rng.normal(size=(10_000, units)).astype(np.float32))
         factor = tf.fill([1, units], 1e-3)
-        factors = WeightFactors(factor, l1=factor, l2=factor).as_dict()
+        factors = WeightFactors(factor, {"l1": factor, "l2": factor}).as_dict()
         step = {"rho": tf.constant(0.9), "momentum": tf.constant(0.0),
                 "epsilon": tf.constant(1e-7)}  # fmt: skip
         arguments = (("rmsprop", False), weight, [tf.zeros_like(weight)], tf.ones_like(weight),

@@ -34,7 +34,7 @@ from ._estimators.params import did_you_mean
 from ._estimators.rollback import rolled_back_on_failure
 from ._search.schedule import halving_rungs, single_rung, survivors
 from ._search.results import RungRows, search_results
-from ._search.structures import FIXED_PARAMS, SearchRuns, TOWER_PARAMS
+from ._search.structures import FIXED_PARAMS, SearchRuns
 from ._search.scores import SearchScores
 from ._estimators.sklearn_callbacks import GroupTasks as _GroupTasks
 from ._estimators.sklearn_callbacks import SearchTask as _SearchTask

@@ -35,8 +35,8 @@ def test_select_and_stacked_take_towers_apart_and_together():
 def test_the_tensors_are_what_the_program_signature_declares():
     structure = TowerStructure(n_hidden=1, activation="relu", batch_norm=False,
                                loss=("binary",), optimizer=("adam",), sparse=False,
-                               binary=False, fused_update=False, with_l1=True, with_l2=True,
-                               with_dropout=False)  # fmt: skip
+                               binary=False, fused_update=False,
+                               regularizers=("l1", "l2"))  # fmt: skip
     specs = _signature(structure, 4)[8]
     tensors = TowerNumbers(2, ADAM).tensors()
     assert set(specs) == set(tensors)

@@ -79,7 +79,7 @@ def _towers_like(estimator, X, y, settings, folds, fused_update=False, separate=
         batch_norm=estimator.batch_norm, loss=loss_kind(start_model.loss), optimizer=kind,
         sparse=sp.issparse(X), binary=is_binary(X),
         fused_update=fused_update,
-        with_l1=True, with_l2=True, with_dropout=False,
+        regularizers=("l1", "l2"),
     )  # fmt: skip
     numbers = TowerNumbers(
         n_towers, hyper, l1=[s.get("l1", 0.0) for s in settings],
@@ -251,7 +251,7 @@ def _resumable_setup(data):
     structure = TowerStructure(
         n_hidden=2, activation="relu", batch_norm=True, loss=("binary",), optimizer=("adam",),
         sparse=sp.issparse(X), binary=is_binary(X), fused_update=False,
-        with_l1=True, with_l2=True, with_dropout=True,
+        regularizers=("l1", "l2", "dropout"),
     )  # fmt: skip
     folds = [*FOLDS, np.arange(200)]
     member = np.zeros((4, X.shape[0]), np.float32)
@@ -361,7 +361,7 @@ def test_a_folds_towers_train_as_its_separate_fits_batch_by_batch(data):
     structure = TowerStructure(
         n_hidden=2, activation="relu", batch_norm=False, loss=("binary",), optimizer=kind,
         sparse=sp.issparse(X), binary=is_binary(X), fused_update=False,
-        with_l1=True, with_l2=True, with_dropout=False,
+        regularizers=("l1", "l2"),
     )  # fmt: skip
     member = np.zeros((2, 200), np.float32)
     member[:, train] = 1.0

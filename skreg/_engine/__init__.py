@@ -29,8 +29,10 @@ Modules: ``structure`` (the cache key, the weights' layout, starting
 weights, memory), ``numbers`` (the run-time numbers, defined once),
 ``partition`` and ``batches`` (mini-batches cut in TensorFlow; a batch's
 first-layer product and kernel gradient), ``rules`` (the optimizers, one
-class each), ``regularizers`` (one class each, Keras' form and the
-towers'), ``updates`` (a weight's update in Keras' order, dropout draws),
+class each), ``regularizers`` (one class each: Keras' form, how a model
+holds it, its number and the towers' form at one of the program's stages;
+the rest loops over them), ``shapes`` (per-tower values shaped to the
+weights), ``updates`` (a weight's update in Keras' order, dropout draws),
 ``losses``, ``program`` (the traced epochs), ``trainer`` (state and
 calls), ``model`` (a Keras model as the program trains it), ``fit`` (fits
 on the program), ``cache`` (traced programs kept).

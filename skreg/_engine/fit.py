@@ -12,6 +12,7 @@ from .._backend.tensorflow import tf
 from .losses import per_sample_accuracy, per_sample_loss
 from .model import ModelPlan
 from .numbers import TowerNumbers
+from .regularizers import LabelSmoothing
 from .structure import tower_data
 from .trainer import TowerState, TowerTrainer, held_out_data, ready_program
 
@@ -35,7 +36,7 @@ def _validation_logs(structure, outputs, penalties, y_val, smoothing):
     flat = tf.constant(outputs.reshape(n_epochs * n_rows, -1))
     y = np.asarray(y_val, np.float32).reshape(n_rows, -1)
     per_row = (tf.fill([n_epochs * n_rows], np.float32(smoothing))
-               if structure.with_label_smoothing else None)  # fmt: skip
+               if structure.makes(LabelSmoothing) else None)  # fmt: skip
     losses = per_sample_loss(structure.loss, flat, tf.constant(np.tile(y, (n_epochs, 1))), per_row)
     logs = {"val_loss": np.reshape(losses.numpy(), (n_epochs, n_rows)).mean(axis=1) + penalties}
     if structure.classifies:
@@ -213,21 +214,15 @@ def fit_model(plan: ModelPlan, X, y, sample_weight, validation, *, epochs, batch
     return history
 
 
-# The structure's passes that a tower leaves itself out of by its numbers
-# (dropout at rate 0, no decay, an infinite max-norm, no smoothing): a
-# group has them if one of its towers does.
-_PER_TOWER_PASSES = ("with_dropout", "with_weight_decay", "with_max_norm",
-                     "with_label_smoothing")  # fmt: skip
-
-
 def program_group(plan):
     """What plans must share to train side by side (:func:`fit_plans_side_by_side`):
-    their structure but for the passes a tower can leave itself out of
-    (``_PER_TOWER_PASSES``), their weights' shapes (widths are run-time shapes, not part of the
+    their structure but for the regularizers' passes (a tower at a
+    regularizer's off value leaves itself out of its passes: a group makes
+    those of any of its towers), their weights' shapes (widths are run-time shapes, not part of the
     structure, but towers stack), the optimizer's numbers other than the
     learning rate, and the input augmentation, which changes the group's
     shared batches."""
-    structure = {**vars(plan.structure), **dict.fromkeys(_PER_TOWER_PASSES)}
+    structure = {**vars(plan.structure), "regularizers": None}
     return (tuple(sorted(structure.items())), tuple(tuple(v.shape) for v in plan.variables),
             plan.numbers.group())  # fmt: skip
 
@@ -255,8 +250,8 @@ def fit_plans_side_by_side(plans, X, y, validation, *, epochs, batch_size, seeds
     if len({program_group(plan) for plan in plans}) != 1:
         raise ValueError("The models do not share one program: they cannot train side by side.")
     structure = plans[0].structure
-    structure = type(structure)(**{**vars(structure), **{
-        name: any(getattr(p.structure, name) for p in plans) for name in _PER_TOWER_PASSES}})
+    structure = type(structure)(**{**vars(structure), "regularizers": [
+        name for plan in plans for name in plan.structure.regularizers]})
     numbers = TowerNumbers.stacked([plan.numbers for plan in plans])
     trainer = _trainer_of(structure, TowerState.stacked([plan.state() for plan in plans]),
                           numbers, X, y, None, validation, batch_size=batch_size,

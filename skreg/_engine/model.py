@@ -5,15 +5,13 @@ truth), or says why the program does not cover the model; the model's
 variables and optimizer slots go into a :class:`TowerState` and the trained
 state goes back into them, so ``model_`` stays a Keras model trained in place."""
 
-import math
-
 import scipy.sparse as sp
 
 from .._backend.tensorflow import keras, tf
 from ..network import InputAugmentation
 from .losses import loss_kind
 from .numbers import TowerNumbers
-from .regularizers import L1Penalty, L2Penalty, LabelSmoothing, MaxNorm, Unreadable, WeightDecay
+from .regularizers import REGULARIZERS, Unreadable
 from .rules import read_rule, rule_of
 from .structure import TowerStructure, fuses_update, is_binary, trainable_positions
 from .trainer import TowerState
@@ -31,6 +29,11 @@ _OPTIONS_OFF_PROGRAM = ("use_ema", "loss_scale_factor", "gradient_accumulation_s
 # Keras' gradient clippings, which the program applies (one at most: Keras
 # refuses two).
 _CLIPPINGS = ("clipnorm", "clipvalue", "global_clipnorm")
+# The regularizers by where a compiled model holds them.
+_FROM = {source: [r for r in REGULARIZERS if r.source == source]
+         for source in ("layer", "optimizer", "loss")}  # fmt: skip
+# The layers of the forward stages (Dropout), after a hidden activation.
+_FORWARD_LAYERS = {r.keras_layer: r.name for r in _FROM["layer"] if r.stage == "forward"}
 # Keras' learning-rate schedules, which the program calls at each step.
 _SCHEDULES = ("ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "InverseTimeDecay",
               "PolynomialDecay", "CosineDecayRestarts")  # fmt: skip
@@ -51,8 +54,9 @@ class OptimizerReading:
     rule's ``kind`` and ``numbers``, its learning rate (1 under a schedule,
     whose factor it is), the ``schedule`` (class name and config items) or
     None, its ``clipping`` (a Keras option name or None) with its value
-    ``clip``, and its ``weight_decay``; NotOnProgram naming, in Keras'
-    names, what the program does not cover."""
+    ``clip``, and ``regularizers``: {name: number} of those it holds (weight
+    decay); NotOnProgram naming, in Keras' names, what the program does not
+    cover."""
 
     def __init__(self, optimizer):
         config = optimizer.get_config()
@@ -60,10 +64,12 @@ class OptimizerReading:
         learning_rate = config["learning_rate"]
         if isinstance(learning_rate, dict) and learning_rate.get("class_name") not in _SCHEDULES:
             off.append(f"a learning-rate schedule of type {learning_rate.get('class_name')}")
-        try:
-            self.weight_decay = WeightDecay.read(optimizer, config)
-        except Unreadable as why:
-            off.append(str(why))
+        self.regularizers = {}
+        for regularizer in _FROM["optimizer"]:
+            try:
+                self.regularizers[regularizer.name] = regularizer.read(optimizer, config)
+            except Unreadable as why:
+                off.append(str(why))
         read = None if off else read_rule(optimizer, config)
         if read is None:
             name = type(optimizer).__name__.removeprefix("Fused")  # skreg's twins of Keras' own
@@ -108,8 +114,8 @@ def _check_dense(layer, *, output):
 
 def _read_layers(model):
     """Per hidden layer its layers, the output layer, what all hidden layers
-    share (activation, penalties, dropout, batch norm's constants), and the
-    input augmentation layer (or None)."""
+    share (activation, {name: number} of the layers' regularizers, batch
+    norm's constants), and the input augmentation layer (or None)."""
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     augmentation = None
     if layers and isinstance(layers[0], InputAugmentation):
@@ -127,8 +133,9 @@ def _read_layers(model):
             group["batch_norm"] = layer
         elif isinstance(layer, keras.layers.Activation) and "activation" not in group:
             group["activation"] = layer
-        elif isinstance(layer, keras.layers.Dropout) and set(group) >= {"activation"}:
-            group["dropout"] = layer
+        elif (type(layer) in _FORWARD_LAYERS and "activation" in group
+              and _FORWARD_LAYERS[type(layer)] not in group):  # fmt: skip
+            group[_FORWARD_LAYERS[type(layer)]] = layer
         else:
             raise NotOnProgram(f"layer {layer.name!r} ({type(layer).__name__}) is not "
                                "in build_mlp's order")  # fmt: skip
@@ -148,9 +155,6 @@ def _read_layers(model):
             raise NotOnProgram("a custom activation")
         if dense.use_bias == (batch_norm is not None):
             raise NotOnProgram(f"layer {dense.name!r}: a bias with batch norm, or neither")
-        dropout = group.get("dropout")
-        if dropout is not None and dropout.noise_shape is not None:
-            raise NotOnProgram(f"layer {dropout.name!r} has a noise_shape")
         if batch_norm is not None:
             if (batch_norm.axis not in (-1, 1, [-1], [1]) or not batch_norm.center
                     or not batch_norm.scale or getattr(batch_norm, "synchronized", False)):
@@ -158,20 +162,20 @@ def _read_layers(model):
             _check_plain(batch_norm, "beta_regularizer", "gamma_regularizer",
                          "beta_constraint", "gamma_constraint")  # fmt: skip
         try:
-            penalties = (L1Penalty.read(dense), L2Penalty.read(dense), MaxNorm.read(dense))
+            regularizers = tuple((r.name, r.read(group)) for r in _FROM["layer"])
         except Unreadable as why:
             raise NotOnProgram(str(why)) from None
         shared.add((
             activation,
-            penalties,
-            0.0 if dropout is None else float(dropout.rate),
+            regularizers,
             None if batch_norm is None else (float(batch_norm.momentum),
                                              float(batch_norm.epsilon)),
         ))  # fmt: skip
     if len(shared) > 1:
-        raise NotOnProgram("hidden layers with different activations, penalties, max-norms, "
-                           "dropout or batch norm")  # fmt: skip
-    return hidden, output, shared.pop(), augmentation
+        names = ", ".join(r.name for r in _FROM["layer"])
+        raise NotOnProgram(f"hidden layers with different activations, batch norm or {names}")
+    activation, regularizers, batch_norm = shared.pop()
+    return hidden, output, (activation, dict(regularizers), batch_norm), augmentation
 
 
 class ModelPlan:
@@ -240,41 +244,39 @@ def plan_model(model, X, *, like=None):
     :class:`~skreg._engine.batches.SparseHeldOut`); raises
     :class:`NotOnProgram` naming what the program does not do. ``like``: the
     structure of a program to share (a CV search's, for its refit), whose
-    dropout draws this fit then makes too, at its own rate."""
+    regularizers' passes this fit then makes too, at its own numbers."""
     if model.optimizer is None or not model.built:
         raise NotOnProgram("the model is not compiled and built")
     loss = loss_kind(model.loss)
     if loss is None:
         raise NotOnProgram(f"the loss {model.loss!r}")
     optimizer = OptimizerReading(model.optimizer)
-    hidden, output, (activation, (l1, l2, max_norm), dropout, batch_norm), augmentation = (
-        _read_layers(model))  # fmt: skip
+    hidden, output, (activation, regularizers, batch_norm), augmentation = _read_layers(model)
+    regularizers.update(optimizer.regularizers)
+    regularizers.update((r.name, r.read(model.loss)) for r in _FROM["loss"])
     input_dropout, input_noise = (
         (0.0, 0.0) if augmentation is None else (augmentation.dropout, augmentation.noise)
     )
-    smoothing = LabelSmoothing.read(model.loss)
     variables = _model_variables(hidden, output, batch_norm)
     structure = TowerStructure(
         n_hidden=len(hidden), activation=activation, batch_norm=batch_norm is not None,
         loss=loss, optimizer=optimizer.kind, sparse=sp.issparse(X), binary=is_binary(X),
         fused_update=fuses_update(X.shape[1], int(variables[0].shape[1])),
         # Penalties are in every fit's program (at 0 they cost little), so
-        # that fits that differ in them share one. Dropout's draws cost ~10%
-        # of a small network's step: only fits with dropout make them.
-        with_l1=True, with_l2=True,
-        with_dropout=dropout > 0 or bool(like is not None and like.with_dropout),
+        # that fits that differ in them share one. The others' passes cost
+        # more (dropout's draws ~10% of a small network's step): only fits
+        # with them, or sharing a program that has them, make them.
+        regularizers=[r.name for r in REGULARIZERS if r.in_every_program
+                      or r.makes_passes(regularizers[r.name])
+                      or (like is not None and like.makes(r))],
         with_input_dropout=input_dropout > 0, with_input_noise=input_noise > 0,
-        with_weight_decay=optimizer.weight_decay > 0, with_max_norm=max_norm < math.inf,
-        with_label_smoothing=smoothing > 0, clipping=optimizer.clipping,
-        schedule=optimizer.schedule,
+        clipping=optimizer.clipping, schedule=optimizer.schedule,
         **({} if batch_norm is None else dict(batch_norm_momentum=batch_norm[0],
                                               batch_norm_epsilon=batch_norm[1])),
     )  # fmt: skip
     numbers = TowerNumbers(
-        1, optimizer.numbers, learning_rate=optimizer.learning_rate, l1=l1, l2=l2,
-        dropout=dropout, weight_decay=optimizer.weight_decay, max_norm=max_norm,
-        label_smoothing=smoothing, clip=optimizer.clip, input_dropout=input_dropout,
-        input_noise=input_noise,
+        1, optimizer.numbers, learning_rate=optimizer.learning_rate, **regularizers,
+        clip=optimizer.clip, input_dropout=input_dropout, input_noise=input_noise,
     )  # fmt: skip
     trained = [variables[p] for p in trainable_positions(structure)]
     try:

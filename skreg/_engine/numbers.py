@@ -8,11 +8,10 @@ Numbers are run-time inputs, not part of a program's structure, so that
 fits and towers that differ only in them share one traced program.
 """
 
-import math
-
 import numpy as np
 
 from .._backend.tensorflow import tf
+from .regularizers import REGULARIZERS
 
 __all__ = ["GROUP_NUMBERS", "PER_TOWER_NUMBERS", "TowerNumbers"]
 
@@ -24,15 +23,12 @@ class _Number:
         self.name, self.default, self.doc, self.dtype = name, default, doc, dtype
 
 
-# One value per tower ([K]).
+# One value per tower ([K]): the learning rate, each regularizer's number
+# (its name, its off value as the default), the clipping's and the dropout
+# masks' key.
 PER_TOWER_NUMBERS = (
     _Number("learning_rate", 1e-3, "the optimizer's rate (the factor of a schedule's)"),
-    _Number("l1", 0.0, "the L1 penalty on the hidden kernels"),
-    _Number("l2", 0.0, "the L2 penalty on the hidden kernels"),
-    _Number("dropout", 0.0, "the hidden layers' dropout rate"),
-    _Number("weight_decay", 0.0, "decoupled weight decay (times the learning rate)"),
-    _Number("max_norm", math.inf, "the largest norm of a hidden unit's incoming weights"),
-    _Number("label_smoothing", 0.0, "the classifier's label smoothing"),
+    *(_Number(r.name, r.off, r.doc) for r in REGULARIZERS),
     _Number("clip", 0.0, "the gradient clipping's norm or value (the structure's kind)"),
     _Number("key", 0, "the tower's stream of dropout masks", dtype=tf.int64),
 )

@@ -9,11 +9,12 @@ from . import batches
 from .batches import DenseBatch, SparseBatch, SparseHeldOut
 from .losses import per_sample_accuracy, per_sample_loss
 from .numbers import TowerNumbers
-from .regularizers import L1Penalty, L2Penalty
+from .regularizers import REGULARIZERS, LabelSmoothing, of_stage
 from .rules import rule_of
+from .shapes import per_tower, tower_sums
 from .structure import optimizer_slots, trainable_positions, weight_layout
-from .updates import (WeightFactors, first_kernel_update, penalised_gradient, per_tower,
-                      tower_sums, uniform_per_tower, weight_update)
+from .updates import (WeightFactors, first_kernel_update, penalised_gradient, uniform_per_tower,
+                      weight_update)
 
 __all__ = ["TowerProgram", "learning_rate_schedule", "make_program"]
 
@@ -93,10 +94,14 @@ def _forward(structure, layout, weights, first_product, numbers, *, member=None,
         else:
             h = h + weights[at["bias", i]]
         h = keras.activations.get(structure.activation)(h)
-        if training and structure.with_dropout:
-            rate = numbers["dropout"][:, None, None]
-            keep = uniform_per_tower(tf.shape(h)[1:], seed + [0, 2 * i], numbers["key"]) >= rate
-            h = tf.where(keep, h / (1.0 - rate), 0.0)
+        if training:
+            # A stream per layer and forward stage (its place among them
+            # all, so that a tower's draws do not depend on its group's).
+            for stream, regularizer in enumerate(of_stage("forward")):
+                if structure.makes(regularizer):
+                    uniform = uniform_per_tower(tf.shape(h)[1:], seed + [0, 2 * i + stream],
+                                                numbers["key"])  # fmt: skip
+                    h = regularizer.forward(h, numbers[regularizer.name][:, None, None], uniform)
     outputs = (_tower_matmul(h, weights[at["output_kernel", None]])
                + weights[at["output_bias", None]])
     return outputs, moving
@@ -114,16 +119,15 @@ def _losses(structure, outputs, y, smoothing=None):
 
 
 def _penalties(structure, layout, weights, numbers):
-    """[K]: each tower's L1/L2 penalty on its hidden kernels (Keras adds it
-    to the loss it reports, validation loss included)."""
-    n_towers = tf.shape(numbers["l2"])[0]
+    """[K]: each tower's penalties on the weights they act on (Keras adds
+    them to the loss it reports, validation loss included)."""
+    n_towers = tf.shape(numbers["learning_rate"])[0]
     total = tf.zeros([n_towers])
     for p, (kind, _) in enumerate(layout):
-        if kind == "kernel":
-            for penalty, on in ((L1Penalty, structure.with_l1), (L2Penalty, structure.with_l2)):
-                if on:
-                    total += tower_sums(penalty.terms(weights[p], 1.0), n_towers) * numbers[
-                        penalty.name]
+        for penalty in of_stage("penalty", structure.regularizers):
+            if penalty.acts_on(kind):
+                total += tower_sums(penalty.terms(weights[p], 1.0), n_towers) * numbers[
+                    penalty.name]
     return total
 
 
@@ -180,7 +184,7 @@ class _Call:
         # The settings: epochs, batch size, shuffle seed, dropout seed, milliseconds.
         self.batch_size, self.shuffle_seed, self.dropout_seed = (settings[i] for i in (1, 2, 3))
         self.n_rows = tf.shape(y, out_type=tf.int64)[0]
-        self.n_towers = tf.shape(numbers["l2"])[0]
+        self.n_towers = tf.shape(numbers["learning_rate"])[0]
         # The batches are cut from train_rows (a fold's training rows); the
         # other rows are only scored (its held-out rows).
         self.n_train = tf.shape(train_rows, out_type=tf.int64)[0]
@@ -192,7 +196,9 @@ class _Call:
         # Input dropout scales the kept values by 1 / (1 - rate).
         self.input_scale = (1.0 / (1.0 - self.input_changes[0])
                             if structure.with_input_dropout else None)  # fmt: skip
-        self.smoothing = numbers["label_smoothing"] if structure.with_label_smoothing else None
+        # The one regularizer of the targets: the loss functions take it.
+        self.smoothing = (numbers[LabelSmoothing.name] if structure.makes(LabelSmoothing)
+                          else None)  # fmt: skip
         if structure.sparse:
             self.sparse_batches = PartitionedBatches(*data, binary=structure.binary)
             # The held-out rows' non-zeros, gathered by the trainer (see
@@ -206,19 +212,16 @@ class _Call:
         """{position: WeightFactors} of the trained weights, at a rate scale of 1."""
         structure, numbers, layout = program.structure, self.numbers, program.layout
         rate = numbers["learning_rate"]
+        on_weights = [r for r in REGULARIZERS if structure.makes(r)
+                      and r.stage in ("penalty", "decay", "constraint")]  # fmt: skip
         factors = {}
         for p in program.trainable:
-            hidden_kernel = layout[p][0] == "kernel"
-            penalty = {name: per_tower(numbers[name], weights[p])
-                       for name, on in (("l1", structure.with_l1), ("l2", structure.with_l2))
-                       if on and hidden_kernel}  # fmt: skip
+            weight = weights[p]
             factors[p] = WeightFactors(
-                per_tower(rate, weights[p]), **penalty,
-                decay=(per_tower(numbers["weight_decay"] * rate, weights[p])
-                       if structure.with_weight_decay else None),
+                per_tower(rate, weight),
+                {r.name: r.weight_factor(numbers[r.name], rate, weight)
+                 for r in on_weights if r.acts_on(layout[p][0])},
                 clip=numbers["clip"] if structure.clipping else None,
-                max_norm=numbers["max_norm"] if structure.with_max_norm and hidden_kernel
-                else None,
             )  # fmt: skip
         return factors
 
@@ -402,9 +405,7 @@ class TowerProgram:
                 **{name: values[step_index] for name, values in call.step_table.items()}}
         if self.schedule is not None:  # this step's rate, Keras' schedule at the iteration
             scale = step.pop("rate_scale")
-            factors = {p: f.replace(rate=f.rate * scale,
-                                    decay=None if f.decay is None else f.decay * scale)
-                       for p, f in factors.items()}  # fmt: skip
+            factors = {p: f.scaled(scale) for p, f in factors.items()}
         if structure.clipping == "global_clipnorm":
             factors = self._globally_clipped(call, factors, weights, gradients)
         new_weights, new_slots = list(weights), list(slots)
@@ -430,7 +431,7 @@ class TowerProgram:
         for p, gradient in zip(self.trainable, gradients):
             if isinstance(gradient, (list, tuple)):
                 gradient = tf.concat(list(gradient), axis=0)
-            penalised, _ = penalised_gradient(weights[p], gradient, factors[p].l1, factors[p].l2)
+            penalised, _ = penalised_gradient(weights[p], gradient, factors[p].regularizers)
             squares += tower_sums(tf.square(penalised), call.n_towers)
         norm, clip = tf.sqrt(squares), call.numbers["clip"]
         # Keras' factor: NaN where the norm is not finite.

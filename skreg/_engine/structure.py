@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from .partition import column_major, csr_tensors, gradient_split, row_ids_of
 from .._backend.tensorflow import tf
 from .batches import EVALUATION_BATCH_SIZE
+from .regularizers import REGULARIZERS
 from .rules import rule_of
 
 __all__ = ["PreparedData", "TowerStructure", "fuses_update", "initial_weights", "is_binary",
@@ -21,10 +22,9 @@ class TowerStructure:
     """
 
     def __init__(self, *, n_hidden, activation, batch_norm, loss, optimizer, sparse,
-                 binary, fused_update, with_l1, with_l2, with_dropout,
-                 with_input_dropout=False, with_input_noise=False, with_weight_decay=False,
-                 with_max_norm=False, with_label_smoothing=False, clipping=None,
-                 schedule=None, batch_norm_momentum=0.99, batch_norm_epsilon=1e-3):  # fmt: skip
+                 binary, fused_update, regularizers=(), with_input_dropout=False,
+                 with_input_noise=False, clipping=None, schedule=None,
+                 batch_norm_momentum=0.99, batch_norm_epsilon=1e-3):  # fmt: skip
         self.n_hidden = n_hidden
         self.activation = activation
         self.batch_norm = batch_norm
@@ -37,23 +37,24 @@ class TowerStructure:
         self.sparse = sparse
         self.binary = binary
         self.fused_update = fused_update
-        self.with_l1 = with_l1
-        self.with_l2 = with_l2
-        self.with_dropout = with_dropout
+        # The names of the regularizers whose passes the program makes
+        # (:data:`~skreg._engine.regularizers.REGULARIZERS`, in its order):
+        # at its off value a tower is left as it is.
+        self.regularizers = tuple(r.name for r in REGULARIZERS if r.name in set(regularizers))
         # Input dropout and noise (InputAugmentation), one rate for the group.
         self.with_input_dropout = with_input_dropout
         self.with_input_noise = with_input_noise
-        # Regularizers whose passes only groups with them make (at 0 or
-        # infinity a tower is left as it is).
-        self.with_weight_decay = with_weight_decay
-        self.with_max_norm = with_max_norm
-        self.with_label_smoothing = with_label_smoothing
         # Keras' gradient clipping: None, "clipnorm", "clipvalue" or
         # "global_clipnorm" (each tower's value is a number).
         self.clipping = clipping
         # A Keras learning-rate schedule as (class name, config items), the
         # towers' learning rates its factors; or None.
         self.schedule = schedule
+
+    def makes(self, regularizer):
+        """Whether the program makes the passes of ``regularizer`` (a class
+        of :data:`~skreg._engine.regularizers.REGULARIZERS`)."""
+        return regularizer.name in self.regularizers
 
     @property
     def classifies(self):

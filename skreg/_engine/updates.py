@@ -7,40 +7,24 @@ import functools
 import threading
 
 from .._backend.tensorflow import tf
-from .regularizers import L1Penalty, L2Penalty, MaxNorm, WeightDecay
+from .regularizers import of_stage, regularizer_named
 from .rules import rule_of
+from .shapes import per_tower
 
 __all__ = ["FUSED_UPDATE_MIN_SIZE", "WeightFactors", "first_kernel_update", "fused_weight_update",
-           "penalised_gradient", "per_tower", "tower_sums", "uniform_per_tower", "weight_update"]
-
-
-def per_tower(vector, weight):
-    """A [K] vector shaped to multiply a weight elementwise: the first
-    kernel [n_features, K * units] (rank 2) or a stacked [K, ...] one."""
-    if weight.shape.rank == 2:
-        units = tf.shape(weight)[1] // tf.shape(vector)[0]
-        return tf.repeat(vector, units)[None, :]
-    return vector[:, None, None]
-
-
-def tower_sums(values, n_towers):
-    """[K]: the sums of each tower's part of a weight-shaped tensor."""
-    if values.shape.rank == 2:  # [n_features, K * units]
-        return tf.reduce_sum(tf.reshape(tf.reduce_sum(values, axis=0), [n_towers, -1]), axis=1)
-    return tf.reduce_sum(values, axis=[1, 2])
+           "penalised_gradient", "uniform_per_tower", "weight_update"]
 
 
 class WeightFactors:
-    """The per-tower factors of one weight's update (tensors, or None where
-    the weight or the structure has none): ``rate`` (the learning rate now,
-    shaped to the weight), ``l1``, ``l2``, ``decay`` (weight decay times the
-    rate), shaped to it too; ``clip`` and ``max_norm`` as [K] vectors;
-    ``gradient_scale``: [K] global-norm clipping factors, shaped."""
+    """The per-tower factors of one weight's update (tensors): ``rate``
+    (the learning rate now, shaped to the weight), ``regularizers``: {name:
+    :meth:`~skreg._engine.regularizers.Regularizer.weight_factor`} of those
+    that act on it; ``clip`` ([K], or None) and ``gradient_scale`` ([K]
+    global-norm clipping factors, shaped; or None)."""
 
-    def __init__(self, rate, *, l1=None, l2=None, decay=None, clip=None, max_norm=None,
-                 gradient_scale=None):  # fmt: skip
-        self.rate, self.l1, self.l2, self.decay = rate, l1, l2, decay
-        self.clip, self.max_norm, self.gradient_scale = clip, max_norm, gradient_scale
+    def __init__(self, rate, regularizers=None, *, clip=None, gradient_scale=None):
+        self.rate, self.regularizers = rate, dict(regularizers or {})
+        self.clip, self.gradient_scale = clip, gradient_scale
 
     def as_dict(self):
         return dict(vars(self))
@@ -49,16 +33,23 @@ class WeightFactors:
         """These factors with some changed."""
         return WeightFactors(**{**self.as_dict(), **changes})
 
+    def scaled(self, scale):
+        """These factors at ``scale`` times the rate (a schedule's step)."""
+        return self.replace(rate=self.rate * scale, regularizers={
+            name: factor * scale if regularizer_named(name).follows_rate else factor
+            for name, factor in self.regularizers.items()})  # fmt: skip
 
-def penalised_gradient(weight, gradient, l1, l2):
-    """The gradient with the penalties' added, and the per-element penalty
-    terms (None without penalties)."""
+
+def penalised_gradient(weight, gradient, factors):
+    """The gradient with the penalties' added (``factors``: {name: factor}
+    of the weight's regularizers), and the per-element penalty terms (None
+    without penalties)."""
     terms = None
-    for penalty, factor in ((L1Penalty, l1), (L2Penalty, l2)):
-        if factor is not None:
-            gradient += penalty.gradient(weight, factor)
-            term = penalty.terms(weight, factor)
-            terms = term if terms is None else terms + term
+    for penalty in of_stage("penalty", factors):
+        factor = factors[penalty.name]
+        gradient += penalty.gradient(weight, factor)
+        term = penalty.terms(weight, factor)
+        terms = term if terms is None else terms + term
     return gradient, terms
 
 
@@ -83,27 +74,26 @@ def clipped(gradient, clipping, clip):
 def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
                   skip_zero_penalties=False):  # fmt: skip
     """The update of one weight, in Keras' order: the penalties' gradients
-    added (``l1 * sign(w) + 2 * l2 * w``), the gradient clipped, weight
-    decay, the rule's step (:mod:`~skreg._engine.rules`), the max-norm
-    constraint; (weight, slots, per-tower penalty sums before the update,
-    or None). ``factors``: :meth:`WeightFactors.as_dict`; ``step``: the
-    rule's numbers and its step's row of
-    :meth:`~skreg._engine.rules.UpdateRule.step_table`; ``clipping``:
-    the structure's. ``gradient`` may be a list of its parts along the first
-    axis. ``skip_zero_penalties``: leave the penalties' passes over the
-    weight out at run time when every tower's l1 and l2 are 0 (the terms
-    are then 0)."""
+    added (``l1 * sign(w) + 2 * l2 * w``), the gradient clipped, the decays,
+    the rule's step (:mod:`~skreg._engine.rules`), the constraints; (weight,
+    slots, per-tower penalty sums before the update, or None). ``factors``:
+    :meth:`WeightFactors.as_dict`; ``step``: the rule's numbers and its
+    step's row of :meth:`~skreg._engine.rules.UpdateRule.step_table`;
+    ``clipping``: the structure's. ``gradient`` may be a list of its parts
+    along the first axis. ``skip_zero_penalties``: leave the penalties'
+    passes over the weight out at run time when every tower's penalties are
+    0 (the terms are then 0)."""
     if isinstance(gradient, (list, tuple)):
         gradient = tf.concat(list(gradient), axis=0)
-    l1, l2 = factors["l1"], factors["l2"]
+    regularizers = factors["regularizers"]
     # [K * units] for the first kernel, [K] for the others.
     axis = 0 if weight.shape.rank == 2 else [1, 2]
 
     def penalised():
-        penalised_gradient_, terms = penalised_gradient(weight, gradient, l1, l2)
+        penalised_gradient_, terms = penalised_gradient(weight, gradient, regularizers)
         return penalised_gradient_, tf.reduce_sum(terms, axis=axis)
 
-    penalties = [factor for factor in (l1, l2) if factor is not None]
+    penalties = [regularizers[p.name] for p in of_stage("penalty", regularizers)]
     if not penalties:
         sums = None
     elif skip_zero_penalties:
@@ -116,12 +106,12 @@ def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
         gradient *= factors["gradient_scale"]
     elif clipping is not None:
         gradient = clipped(gradient, clipping, factors["clip"])
-    if factors["decay"] is not None:
-        weight = WeightDecay.decayed(weight, factors["decay"])
+    for decay in of_stage("decay", regularizers):
+        weight = decay.decayed(weight, regularizers[decay.name])
     weight, slots = rule_of(kind).apply(weight, slots, gradient, factors["rate"], step)
-    if factors["max_norm"] is not None:
-        max_norm = per_tower(factors["max_norm"], weight)
-        weight = MaxNorm.constrained(weight, max_norm, axis=0 if weight.shape.rank == 2 else 1)
+    for constraint in of_stage("constraint", regularizers):
+        weight = constraint.constrained(weight, regularizers[constraint.name],
+                                        axis=0 if weight.shape.rank == 2 else 1)  # fmt: skip
     return weight, slots, sums
 
 
@@ -171,7 +161,7 @@ def first_kernel_update(may_fuse, kind, weight, slots, gradient, factors, step, 
     plain_update = functools.partial(weight_update, skip_zero_penalties=True)
     if not may_fuse:
         return plain_update(*arguments)
-    with_sums = factors["l1"] is not None or factors["l2"] is not None
+    with_sums = bool(of_stage("penalty", factors["regularizers"]))
 
     def by(update):
         weight, slots, sums = update(*arguments)

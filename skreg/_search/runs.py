@@ -23,31 +23,24 @@ from .._estimators.interface import (batch_size_for, fitted_from_state, is_multi
 from .._backend.tensorflow import keras
 from .groups import FoldData, Group, train_group
 from .._engine.model import NotOnProgram, plan_model
+from .._engine.regularizers import REGULARIZERS
 
 __all__ = ["OneFitAtATime", "TowerSearch", "best_so_far"]
 
 # Parameters whose None means the optimizer's own value.
-_OPTIMIZERS_OWN = {"learning_rate": None, "weight_decay": None}
+_OPTIMIZERS_OWN = {"learning_rate": None, **{r.name: None for r in REGULARIZERS
+                                             if r.none_is_optimizers_own}}  # fmt: skip
 
 
 def _candidate_numbers(own, values):
     """A candidate's :class:`TowerNumbers` (one tower), from its parameters
-    ``values`` and the numbers ``own`` of a fit with the optimizer's own
-    learning rate and weight decay."""
-    chosen = {name: values[name] for name in ("l1", "l2", "dropout")}
-    for name in _OPTIMIZERS_OWN:
-        if values[name] is not None:
-            chosen[name] = values[name]
-    if values.get("max_norm") is not None:
-        chosen["max_norm"] = values["max_norm"]
-    chosen["label_smoothing"] = values.get("label_smoothing", 0.0)
+    ``values`` (a regularizer an estimator lacks is off) and the numbers
+    ``own`` of a fit with the optimizer's own learning rate and regularizers."""
+    chosen = {r.name: r.tower_number(values.get(r.name), getattr(own, r.name)[0])
+              for r in REGULARIZERS}  # fmt: skip
+    if values["learning_rate"] is not None:
+        chosen["learning_rate"] = values["learning_rate"]
     return own.replace(**chosen)
-
-
-def _makes_passes(name, numbers):
-    """Whether a tower with ``numbers`` makes the passes of regularizer ``name``."""
-    value = getattr(numbers, name)[0]
-    return value < math.inf if name == "max_norm" else value > 0
 
 
 class TowerSearch:
@@ -97,9 +90,9 @@ class TowerSearch:
                 v["learning_rate"] is not None for v in values.values()):  # fmt: skip
             raise NotOnProgram("a learning_rate beside the optimizer's learning-rate schedule")
         numbers = {c: _candidate_numbers(planned.numbers, v) for c, v in values.items()}
-        structure = dict(vars(planned.structure), **{
-            f"with_{name}": any(_makes_passes(name, n) for n in numbers.values())
-            for name in ("dropout", "weight_decay", "max_norm", "label_smoothing")})  # fmt: skip
+        structure = dict(vars(planned.structure), regularizers=[
+            r.name for r in REGULARIZERS if r.in_every_program
+            or any(r.makes_passes(getattr(n, r.name)[0]) for n in numbers.values())])  # fmt: skip
         if seeds.shuffle is None:  # random_state=None, as a plain fit draws them
             seeds.shuffle, seeds.dropout = global_seeds()
         return cls(search, base, template, candidates, members, numbers, structure,

@@ -21,6 +21,7 @@ import contextlib
 
 from .._engine import TowerStructure
 from .._engine.model import NotOnProgram
+from .._engine.regularizers import REGULARIZERS
 from .._estimators.interface import sharing_program
 from .runs import OneFitAtATime, TowerSearch
 
@@ -28,8 +29,7 @@ __all__ = ["FIXED_PARAMS", "TOWER_PARAMS", "SearchRuns"]
 
 # The parameters that may differ between the towers of one group (their
 # TowerNumbers).
-TOWER_PARAMS = ("l1", "l2", "dropout", "max_norm", "learning_rate", "weight_decay",
-                "label_smoothing")  # fmt: skip
+TOWER_PARAMS = ("learning_rate", *(r.name for r in REGULARIZERS))
 
 # The parameters a candidate may not set, and why.
 FIXED_PARAMS = {
