@@ -13,8 +13,8 @@ from .regularizers import REGULARIZERS, LabelSmoothing, of_stage
 from .rules import rule_of
 from .shapes import per_tower, tower_sums
 from .structure import optimizer_slots, trainable_positions, weight_layout
-from .updates import (WeightFactors, first_kernel_update, penalised_gradient, uniform_per_tower,
-                      weight_update)
+from .updates import (WeightFactors, clip_factor, first_kernel_update, penalised_gradient,
+                      uniform_per_tower, weight_update)
 
 __all__ = ["TowerProgram", "learning_rate_schedule", "make_program"]
 
@@ -221,7 +221,9 @@ class _Call:
                 per_tower(rate, weight),
                 {r.name: r.weight_factor(numbers[r.name], rate, weight)
                  for r in on_weights if r.acts_on(layout[p][0])},
-                clip=numbers["clip"] if structure.clipping else None,
+                # Global-norm clipping makes its own factors (_globally_clipped).
+                clip=(clip_factor(structure.clipping, numbers["clip"], weight)
+                      if structure.clipping in ("clipnorm", "clipvalue") else None),
             )  # fmt: skip
         return factors
 

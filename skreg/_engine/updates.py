@@ -11,16 +11,16 @@ from .regularizers import of_stage, regularizer_named
 from .rules import rule_of
 from .shapes import per_tower
 
-__all__ = ["FUSED_UPDATE_MIN_SIZE", "WeightFactors", "first_kernel_update", "fused_weight_update",
-           "penalised_gradient", "uniform_per_tower", "weight_update"]
+__all__ = ["FUSED_UPDATE_MIN_SIZE", "WeightFactors", "clip_factor", "first_kernel_update",
+           "fused_weight_update", "penalised_gradient", "uniform_per_tower", "weight_update"]
 
 
 class WeightFactors:
     """The per-tower factors of one weight's update (tensors): ``rate``
     (the learning rate now, shaped to the weight), ``regularizers``: {name:
     :meth:`~skreg._engine.regularizers.Regularizer.weight_factor`} of those
-    that act on it; ``clip`` ([K], or None) and ``gradient_scale`` ([K]
-    global-norm clipping factors, shaped; or None)."""
+    that act on it; ``clip`` (:func:`clip_factor`, or None) and
+    ``gradient_scale`` ([K] global-norm clipping factors, shaped; or None)."""
 
     def __init__(self, rate, regularizers=None, *, clip=None, gradient_scale=None):
         self.rate, self.regularizers = rate, dict(regularizers or {})
@@ -53,22 +53,30 @@ def penalised_gradient(weight, gradient, factors):
     return gradient, terms
 
 
+def clip_factor(clipping, clip, weight):
+    """The towers' clipping values ``clip`` [K] shaped as :func:`clipped`
+    takes them for ``weight`` (once a call, not every step)."""
+    if clipping == "clipvalue":
+        return per_tower(clip, weight)
+    return clip[:, None] if weight.shape.rank == 2 else clip[:, None, None]
+
+
 def clipped(gradient, clipping, clip):
-    """Keras' per-weight clipping (``clipnorm``: of each tower's part of the
-    gradient as a whole; ``clipvalue``: elementwise). A structure clips only
+    """Keras' per-weight clipping (``clipnorm``: each tower's part of the
+    gradient scaled to a norm of at most ``clip``; ``clipvalue``:
+    elementwise); ``clip``: :func:`clip_factor`. A structure clips only
     where its optimizer does, so every tower's ``clip`` is positive."""
     if clipping == "clipvalue":
-        limit = per_tower(clip, gradient)
-        return tf.clip_by_value(gradient, -limit, limit)
+        return tf.clip_by_value(gradient, -clip, clip)
+    # Keras' clip / max(norm, clip) as min(clip / norm, 1) by rsqrt: fewer
+    # ops a step (a zero gradient: rsqrt(0) is inf, the factor 1).
     if gradient.shape.rank == 2:  # [n_features, K * units]: each tower's columns
-        n_towers = tf.shape(clip)[0]
-        by_tower = tf.reshape(tf.reduce_sum(tf.square(gradient), axis=0), [n_towers, -1])
-        norm = tf.sqrt(tf.reduce_sum(by_tower, axis=1, keepdims=True))
-        scale = clip[:, None] / tf.maximum(norm, clip[:, None])
+        by_tower = tf.reshape(tf.reduce_sum(tf.square(gradient), axis=0), [tf.shape(clip)[0], -1])
+        squares = tf.reduce_sum(by_tower, axis=1, keepdims=True)
+        scale = tf.minimum(clip * tf.math.rsqrt(squares), 1.0)
         return gradient * tf.reshape(tf.broadcast_to(scale, tf.shape(by_tower)), [1, -1])
-    norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2], keepdims=True))
-    limit = clip[:, None, None]
-    return gradient * (limit / tf.maximum(norm, limit))
+    squares = tf.reduce_sum(tf.square(gradient), axis=[1, 2], keepdims=True)
+    return gradient * tf.minimum(clip * tf.math.rsqrt(squares), 1.0)
 
 
 def weight_update(kind, weight, slots, gradient, factors, step, clipping=None,
