@@ -32,8 +32,9 @@ _CLIPPINGS = ("clipnorm", "clipvalue", "global_clipnorm")
 # The regularizers by where a compiled model holds them.
 _FROM = {source: [r for r in REGULARIZERS if r.source == source]
          for source in ("layer", "optimizer", "loss")}  # fmt: skip
-# The layers of the forward stages (Dropout), after a hidden activation.
+# The layers of the forward stages, after a hidden activation in this order.
 _FORWARD_LAYERS = {r.keras_layer: r.name for r in _FROM["layer"] if r.stage == "forward"}
+_FORWARD_ORDER = list(_FORWARD_LAYERS.values())
 # Keras' learning-rate schedules, which the program calls at each step.
 _SCHEDULES = ("ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "InverseTimeDecay",
               "PolynomialDecay", "CosineDecayRestarts")  # fmt: skip
@@ -112,6 +113,15 @@ def _check_dense(layer, *, output):
                  *(["kernel_regularizer", "kernel_constraint"] if output else []))  # fmt: skip
 
 
+def _forward_stage(group, layer):
+    """The name of the forward stage whose layer ``layer`` is, if ``group``
+    takes it there (after its activation, once, in the stages' order)."""
+    name = _FORWARD_LAYERS.get(type(layer))
+    if name is None or "activation" not in group:
+        return None
+    return None if set(group) & set(_FORWARD_ORDER[_FORWARD_ORDER.index(name):]) else name
+
+
 def _read_layers(model):
     """Per hidden layer its layers, the output layer, what all hidden layers
     share (activation, {name: number} of the layers' regularizers, batch
@@ -133,9 +143,8 @@ def _read_layers(model):
             group["batch_norm"] = layer
         elif isinstance(layer, keras.layers.Activation) and "activation" not in group:
             group["activation"] = layer
-        elif (type(layer) in _FORWARD_LAYERS and "activation" in group
-              and _FORWARD_LAYERS[type(layer)] not in group):  # fmt: skip
-            group[_FORWARD_LAYERS[type(layer)]] = layer
+        elif (forward := _forward_stage(group, layer)) is not None:
+            group[forward] = layer
         else:
             raise NotOnProgram(f"layer {layer.name!r} ({type(layer).__name__}) is not "
                                "in build_mlp's order")  # fmt: skip
