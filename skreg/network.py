@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._engine.regularizers import MaxNorm, kernel_regularizer
+from ._engine.regularizers import HiddenNoise, MaxNorm, kernel_regularizer
 from ._backend.tensorflow import keras, tf
 
 __all__ = ["InputAugmentation", "SparseInputDense", "build_mlp"]
@@ -250,6 +250,7 @@ def build_mlp(
     l1=0.0,
     l2=0.0,
     dropout=0.0,
+    hidden_noise=0.0,
     max_norm=None,
     batch_norm=False,
     output_activation=None,
@@ -267,8 +268,9 @@ def build_mlp(
 
     The layers are, for each hidden size: ``Dense`` (with an L1/L2 kernel
     penalty when ``l1`` or ``l2`` is positive), ``BatchNormalization`` when
-    ``batch_norm``, the activation, and ``Dropout`` when ``dropout > 0``;
-    then a ``Dense`` output layer without penalty.
+    ``batch_norm``, the activation, ``Dropout`` when ``dropout > 0`` and
+    ``GaussianNoise`` when ``hidden_noise > 0``; then a ``Dense`` output
+    layer without penalty.
 
     Parameters
     ----------
@@ -285,6 +287,9 @@ def build_mlp(
         the elastic net ``l1 * sum|w| + l2 * sum w**2``.
     dropout : float, default=0.0
         Fraction of each hidden layer's outputs dropped while training.
+    hidden_noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to each hidden
+        layer's outputs while training (Keras' ``GaussianNoise``).
     max_norm : float or None, default=None
         Largest norm of each hidden unit's incoming weights (Keras'
         ``MaxNorm(max_norm, axis=0)`` kernel constraint, applied after each update).
@@ -344,11 +349,14 @@ def build_mlp(
 
     if max_norm is not None and not (isinstance(max_norm, numbers.Real) and max_norm > 0):
         raise ValueError(f"max_norm must be a positive number or None, got {max_norm!r}.")
+    if not (isinstance(hidden_noise, numbers.Real) and hidden_noise >= 0):
+        raise ValueError(f"hidden_noise must be a non-negative number, got {hidden_noise!r}.")
     regularizer = kernel_regularizer(l1, l2)
-    # One seed per layer in the order drawn before augmentation existed (the
-    # output layer's last), so that a network without it is unchanged.
+    # One seed per layer in the order drawn before augmentation and hidden
+    # noise existed (the output layer's, then augmentation's, then the noise
+    # layers'), so that a network without them is unchanged.
     n_layers = len(hidden_layer_sizes)
-    seeds = _layer_seeds(random_state, 2 * n_layers + 2)
+    seeds = _layer_seeds(random_state, 3 * n_layers + 2)
     inputs = keras.Input(shape=(n_features_in,), sparse=sparse_input, name="features")
     x = inputs
     if input_dropout or input_noise or image_shift or image_rotation or image_flip:
@@ -372,6 +380,10 @@ def build_mlp(
         x = keras.layers.Activation(activation, name=f"activation_{i}")(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, seed=seeds[2 * i + 1], name=f"dropout_{i}")(x)
+        noise = HiddenNoise.keras_form(hidden_noise, seed=seeds[2 * n_layers + 2 + i],
+                                       name=f"noise_{i}")  # fmt: skip
+        if noise is not None:
+            x = noise(x)
     outputs = keras.layers.Dense(
         int(n_outputs),
         activation=output_activation,

@@ -364,6 +364,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        hidden_noise=0.0,
         max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
@@ -389,7 +390,7 @@ class RegularizedMLPClassifierCV(ClassifierMixin, _BaseRegularizedMLPCV):
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, l1=l1, l2=l2,
-            dropout=dropout, max_norm=max_norm, batch_norm=batch_norm,
+            dropout=dropout, hidden_noise=hidden_noise, max_norm=max_norm, batch_norm=batch_norm,
             input_dropout=input_dropout, input_noise=input_noise, image_shape=image_shape,
             image_shift=image_shift, image_rotation=image_rotation, image_flip=image_flip,
             optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,
@@ -498,6 +499,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        hidden_noise=0.0,
         max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
@@ -522,7 +524,7 @@ class RegularizedMLPRegressorCV(RegressorMixin, _BaseRegularizedMLPCV):
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, l1=l1, l2=l2,
-            dropout=dropout, max_norm=max_norm, batch_norm=batch_norm,
+            dropout=dropout, hidden_noise=hidden_noise, max_norm=max_norm, batch_norm=batch_norm,
             input_dropout=input_dropout, input_noise=input_noise, image_shape=image_shape,
             image_shift=image_shift, image_rotation=image_rotation, image_flip=image_flip,
             optimizer=optimizer, learning_rate=learning_rate, weight_decay=weight_decay,

@@ -116,6 +116,7 @@ def test_same_answers_as_grid_search(cancer, settings):
         ({"max_norm": [None, 0.5, 0.1]}, {"dropout": 0.2, "learning_rate": 0.01}),
         # None after a number: no max-norm (once the first candidate's).
         ({"max_norm": [0.05, None]}, {"learning_rate": 0.05}),
+        ({"hidden_noise": [0.0, 0.3, 1.0]}, {"dropout": 0.2, "learning_rate": 0.01}),
         ({"label_smoothing": [0.0, 0.1, 0.3]}, {"optimizer": "nadam"}),
         ({"l2": [0.0, 1e-2]}, {"optimizer": "sgd", "optimizer__clipnorm": 0.5,
                                "optimizer__momentum": 0.9, "optimizer__nesterov": True}),

@@ -26,9 +26,9 @@ from .._backend.losses import (SmoothedSparseCategoricalCrossentropy,
 from .._backend.tensorflow import keras, tf, weight_decay_exclusions
 from .shapes import per_tower
 
-__all__ = ["Dropout", "L1Penalty", "L2Penalty", "LabelSmoothing", "MaxNorm", "REGULARIZERS",
-           "Regularizer", "Unreadable", "WeightDecay", "kernel_regularizer", "of_stage",
-           "regularizer_named"]
+__all__ = ["Dropout", "HiddenNoise", "L1Penalty", "L2Penalty", "LabelSmoothing", "MaxNorm",
+           "REGULARIZERS", "Regularizer", "Unreadable", "WeightDecay", "kernel_regularizer",
+           "of_stage", "regularizer_named"]
 
 
 class Unreadable(Exception):
@@ -172,6 +172,36 @@ class Dropout(Regularizer):
         return tf.where(uniform >= rate, h / (1.0 - rate), 0.0)
 
 
+class HiddenNoise(Regularizer):
+    """Keras' ``GaussianNoise`` after each hidden activation (and its
+    dropout): while training, each unit's output gets Gaussian noise of
+    standard deviation ``hidden_noise``; each tower draws its own."""
+
+    name = "hidden_noise"
+    doc = "the standard deviation of the hidden layers' Gaussian noise"
+    stage = "forward"
+    keras_layer = keras.layers.GaussianNoise
+
+    @staticmethod
+    def keras_form(stddev, *, seed, name):
+        return keras.layers.GaussianNoise(stddev, seed=seed, name=name) if stddev else None
+
+    @staticmethod
+    def read(group):
+        layer = group.get("hidden_noise")
+        return 0.0 if layer is None else float(layer.stddev)
+
+    @staticmethod
+    def forward(h, stddev, uniform):
+        # A standard normal draw from each uniform one u = k / 2**24: the
+        # normal quantile of (k + 1/2) / 2**24, taken on the nearer tail, where
+        # float32 holds it exactly (symmetric about 0, finite: TensorFlow's
+        # float32 erfinv and ndtri are infinite 2**-25 from 1).
+        tail = tf.minimum(uniform, (1.0 - 2.0**-24) - uniform) + 2.0**-25
+        normal = tf.math.ndtri(tail)
+        return h + stddev * tf.where(uniform < 0.5, normal, -normal)
+
+
 class WeightDecay(Regularizer):
     """Decoupled weight decay (AdamW's; any Keras optimizer's
     ``weight_decay``): before each update every trained weight loses
@@ -279,7 +309,7 @@ class LabelSmoothing(Regularizer):
 
 #: Every regularizer the program applies, in the order a weight's update
 #: applies those of one stage.
-REGULARIZERS = (L1Penalty, L2Penalty, Dropout, WeightDecay, MaxNorm, LabelSmoothing)
+REGULARIZERS = (L1Penalty, L2Penalty, Dropout, HiddenNoise, WeightDecay, MaxNorm, LabelSmoothing)
 
 
 def regularizer_named(name):

@@ -86,6 +86,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         l1=0.0,
         l2=0.0,
         dropout=0.0,
+        hidden_noise=0.0,
         max_norm=None,
         batch_norm=False,
         input_dropout=0.0,
@@ -112,6 +113,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
         self.l1 = l1
         self.l2 = l2
         self.dropout = dropout
+        self.hidden_noise = hidden_noise
         self.max_norm = max_norm
         self.batch_norm = batch_norm
         self.input_dropout = input_dropout
@@ -184,6 +186,7 @@ class BaseRegularizedMLP(CallbackSupportMixin, RoutedParamsMixin, BaseEstimator)
             l1=self.l1,
             l2=self.l2,
             dropout=self.dropout,
+            hidden_noise=self.hidden_noise,
             max_norm=self.max_norm,
             batch_norm=self.batch_norm,
             **self._augmentation(),

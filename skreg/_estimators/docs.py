@@ -17,6 +17,11 @@ PARAMETERS_DOC = """
         ``l1`` and ``l2`` both positive gives the elastic net.
     dropout : float in [0, 1), default=0.0
         Fraction of each hidden layer's outputs dropped while training.
+    hidden_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to each hidden layer's
+        outputs while training (Keras' ``GaussianNoise`` after the
+        activation and its dropout), never at prediction; each network of a
+        search draws its own.
     max_norm : float or None, default=None
         Max-norm constraint (Keras' ``MaxNorm``, the dropout paper's
         companion): after each update, each hidden unit's incoming weights
