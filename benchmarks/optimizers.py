@@ -16,7 +16,7 @@ Usage::
   all the settings in turn would time retracing: the process keeps the
   programs of the 8 structures used last.)
 - ``searches``: RegularizedMLPClassifierCV over ``weight_decay``,
-  ``max_norm`` or ``label_smoothing`` (3 values, 5 folds, 20 epochs of 32,
+  ``max_norm``, ``label_smoothing`` or ``hidden_noise`` (3 values, 5 folds, 20 epochs of 32,
   no refit) against GridSearchCV over RegularizedMLPClassifier on the same
   grid and folds; the second search of each in the process, ``runs``
   rounds in turn; and the largest difference of their mean scores.
@@ -54,6 +54,7 @@ def _settings():
         "adam, cosine schedule with warmup": {"optimizer": cosine},
         "max_norm=1": {"max_norm": 1.0},
         "label_smoothing=0.1": {"label_smoothing": 0.1},
+        "hidden_noise=0.3": {"hidden_noise": 0.3},
     }  # fmt: skip
 
 
@@ -134,6 +135,7 @@ def searches(runs):
         "weight_decay (adamw)": ({"weight_decay": [None, 1e-2, 1e-1]}, {"optimizer": "adamw"}),
         "max_norm (dropout 0.3)": ({"max_norm": [None, 1.0, 0.3]}, {"dropout": 0.3}),
         "label_smoothing": ({"label_smoothing": [0.0, 0.1, 0.3]}, {}),
+        "hidden_noise": ({"hidden_noise": [0.0, 0.3, 1.0]}, {}),
     }  # fmt: skip
     rows = []
     for label, (grid, settings) in grids.items():
