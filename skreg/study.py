@@ -327,58 +327,99 @@ def run_search(
     unknown = sorted(set(param_grid) - set(classifier.get_params()))
     if unknown:
         raise ValueError(f"Unknown classifier parameters in the grid: {unknown}.")
+    if method not in ("cv", "grid"):
+        raise ValueError(f"method must be 'cv' or 'grid', got {method!r}.")
+    X, y, X_test, y_test, first_step = _search_data(dataset, quick=quick, data_home=data_home,
+                                                    random_state=random_state)  # fmt: skip
+    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
+    sampling = dict(n_iter=n_iter, sampled=sampled)
+    searched = (
+        _search_in_towers(classifier, first_step, param_grid, X, y, folds, factor=factor,
+                          **sampling)
+        if method == "cv"
+        else _search_the_pipeline(classifier, first_step, param_grid, X, y, folds,
+                                  verbose=verbose, random_state=random_state, **sampling)
+    )  # fmt: skip
+    search, fixed, prefix = searched.search, searched.fixed, searched.prefix
+    # With halving, a row is a candidate at a rung: its epochs tell which.
+    names = [*param_grid, *(["epochs"] if factor is not None else [])]
+    best_params = {
+        **fixed, **{key[len(prefix) :]: value for key, value in search.best_params_.items()}
+    }
+    return Bunch(
+        table=_search_table(search.cv_results_, names, prefix=prefix, fixed=fixed),
+        best_params=best_params,
+        best_cv_score=float(search.best_score_),
+        test_score=float(searched.fitted.score(X_test, y_test)),
+        search=search,
+        settings={"dataset": dataset, "method": method, "cv": cv, "epochs": epochs,
+                  "batch_size": batch_size,
+                  "n_train": len(y), "n_test": len(y_test), "quick": quick},  # fmt: skip
+    )
+
+
+def _search_data(dataset, *, quick, data_home, random_state):
+    """(X, y, X_test, y_test, the pipeline's first step) of ``dataset``."""
     if dataset == "imdb":
         train, test = load_imdb("train", data_home=data_home), load_imdb("test", data_home=data_home)
         X, y, X_test, y_test = train.data, train.target, test.data, test.target
         if quick:
             X, y, X_test, y_test = X[:3000], y[:3000], X_test[:3000], y_test[:3000]
-        first_step = ("multihotvectorizer", MultiHotVectorizer(max_tokens=10_000))
-    elif dataset == "digits":
+        return X, y, X_test, y_test, ("multihotvectorizer", MultiHotVectorizer(max_tokens=10_000))
+    if dataset == "digits":
         digits = load_digits()
         X, X_test, y, y_test = train_test_split(
             digits.data, digits.target, test_size=0.3, stratify=digits.target,
             random_state=random_state,
         )  # fmt: skip
-        first_step = ("standardscaler", StandardScaler())
-    else:
-        raise ValueError(f"dataset must be 'imdb' or 'digits', got {dataset!r}.")
-    folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
-    if method == "cv":
-        from ._search.structures import TOWER_PARAMS
-        from .search import RegularizedMLPClassifierCV
+        return X, y, X_test, y_test, ("standardscaler", StandardScaler())
+    raise ValueError(f"dataset must be 'imdb' or 'digits', got {dataset!r}.")
 
-        # One-value entries of the structure's parameters are settings, not candidates.
-        fixed = {name: values[0] for name, values in param_grid.items()
-                 if name not in TOWER_PARAMS and isinstance(values, list)
-                 and len(values) == 1}  # fmt: skip
-        features = first_step[1]
-        space = {k: v for k, v in param_grid.items() if k not in fixed}
-        search = RegularizedMLPClassifierCV(
-            **classifier.set_params(**fixed).get_params(), cv=folds,
-            param_grid=None if sampled else space,
-            param_distributions=space if sampled else None, n_iter=n_iter, factor=factor,
-        ).fit(features.fit_transform(X), y)
-        fitted = Pipeline([first_step, ("regularizedmlpclassifier", search.best_estimator_)])
-        prefix = ""
-    elif method == "grid":
-        pipeline = Pipeline([first_step, ("regularizedmlpclassifier", classifier)])
-        space = {f"regularizedmlpclassifier__{k}": v if hasattr(v, "rvs") else list(v)
-                 for k, v in param_grid.items()}  # fmt: skip
-        search = (
-            RandomizedSearchCV(pipeline, space, n_iter=n_iter, cv=folds, verbose=verbose,
-                               random_state=random_state)
-            if sampled
-            else GridSearchCV(pipeline, space, cv=folds, verbose=verbose)
-        )  # fmt: skip
-        search.fit(X, y)
-        prefix, fixed = "regularizedmlpclassifier__", {}
-        fitted = search  # its refitted best pipeline
-    else:
-        raise ValueError(f"method must be 'cv' or 'grid', got {method!r}.")
-    results = search.cv_results_
-    # With halving, a row is a candidate at a rung: its epochs tell which.
-    names = [*param_grid, *(["epochs"] if factor is not None else [])]
-    table = [
+
+def _search_in_towers(classifier, first_step, param_grid, X, y, folds, *, n_iter, sampled,
+                      factor):  # fmt: skip
+    """``method="cv"``: the CV estimator on features made once. A Bunch:
+    ``search``, ``fitted`` (the pipeline to score), ``fixed`` (one-value
+    entries of the structure's parameters: settings, not candidates) and
+    ``prefix`` ("": its parameters are the classifier's)."""
+    from ._search.structures import TOWER_PARAMS
+    from .search import RegularizedMLPClassifierCV
+
+    fixed = {name: values[0] for name, values in param_grid.items()
+             if name not in TOWER_PARAMS and isinstance(values, list)
+             and len(values) == 1}  # fmt: skip
+    space = {k: v for k, v in param_grid.items() if k not in fixed}
+    search = RegularizedMLPClassifierCV(
+        **classifier.set_params(**fixed).get_params(), cv=folds,
+        param_grid=None if sampled else space,
+        param_distributions=space if sampled else None, n_iter=n_iter, factor=factor,
+    ).fit(first_step[1].fit_transform(X), y)
+    fitted = Pipeline([first_step, ("regularizedmlpclassifier", search.best_estimator_)])
+    return Bunch(search=search, fitted=fitted, fixed=fixed, prefix="")
+
+
+def _search_the_pipeline(classifier, first_step, param_grid, X, y, folds, *, n_iter, sampled,
+                         verbose, random_state):  # fmt: skip
+    """``method="grid"``: scikit-learn's search over the whole pipeline,
+    which refits the features in each fold (a Bunch as
+    :func:`_search_in_towers` gives; ``fitted``: its refitted best pipeline)."""
+    pipeline = Pipeline([first_step, ("regularizedmlpclassifier", classifier)])
+    space = {f"regularizedmlpclassifier__{k}": v if hasattr(v, "rvs") else list(v)
+             for k, v in param_grid.items()}  # fmt: skip
+    search = (
+        RandomizedSearchCV(pipeline, space, n_iter=n_iter, cv=folds, verbose=verbose,
+                           random_state=random_state)
+        if sampled
+        else GridSearchCV(pipeline, space, cv=folds, verbose=verbose)
+    )  # fmt: skip
+    search.fit(X, y)
+    return Bunch(search=search, fitted=search, fixed={}, prefix="regularizedmlpclassifier__")
+
+
+def _search_table(results, names, *, prefix, fixed):
+    """A row per candidate (and rung) of ``results``: its ``names``' values,
+    its mean and std CV accuracy, rank and mean fit seconds."""
+    return [
         {
             **{name: params.get(prefix + name, fixed.get(name)) for name in names},
             "mean_cv_accuracy": float(results["mean_test_score"][i]),
@@ -388,16 +429,3 @@ def run_search(
         }
         for i, params in enumerate(results["params"])
     ]
-    best_params = {
-        **fixed, **{key[len(prefix) :]: value for key, value in search.best_params_.items()}
-    }
-    return Bunch(
-        table=table,
-        best_params=best_params,
-        best_cv_score=float(search.best_score_),
-        test_score=float(fitted.score(X_test, y_test)),
-        search=search,
-        settings={"dataset": dataset, "method": method, "cv": cv, "epochs": epochs,
-                  "batch_size": batch_size,
-                  "n_train": len(y), "n_test": len(y_test), "quick": quick},  # fmt: skip
-    )
