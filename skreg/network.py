@@ -287,7 +287,7 @@ def build_mlp(
         the elastic net ``l1 * sum|w| + l2 * sum w**2``.
     dropout : float, default=0.0
         Fraction of each hidden layer's outputs dropped while training.
-    hidden_noise : float, default=0.0
+    hidden_noise : float in [0, 1], default=0.0
         Standard deviation of the Gaussian noise added to each hidden
         layer's outputs while training (Keras' ``GaussianNoise``).
     max_norm : float or None, default=None
@@ -349,8 +349,9 @@ def build_mlp(
 
     if max_norm is not None and not (isinstance(max_norm, numbers.Real) and max_norm > 0):
         raise ValueError(f"max_norm must be a positive number or None, got {max_norm!r}.")
-    if not (isinstance(hidden_noise, numbers.Real) and hidden_noise >= 0):
-        raise ValueError(f"hidden_noise must be a non-negative number, got {hidden_noise!r}.")
+    if not (isinstance(hidden_noise, numbers.Real) and 0 <= hidden_noise <= 1):
+        raise ValueError(f"hidden_noise must be in [0, 1] (Keras' GaussianNoise), got "
+                         f"{hidden_noise!r}.")  # fmt: skip
     regularizer = kernel_regularizer(l1, l2)
     # One seed per layer in the order drawn before augmentation and hidden
     # noise existed (the output layer's, then augmentation's, then the noise

@@ -91,3 +91,13 @@ def test_a_networks_noise_does_not_depend_on_the_dropout_of_others_beside_it():
     assert beside.training_path_ == alone.training_path_ == "program"
     np.testing.assert_allclose(beside.test_loss_curves_[0], alone.test_loss_curves_[0],
                                rtol=1e-4)  # fmt: skip
+
+
+def test_hidden_noise_out_of_keras_range_is_refused_naming_it():
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match="hidden_noise"):
+        RegularizedMLPClassifier(hidden_noise=2.0, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"hidden_noise must be in \[0, 1\]"):
+        build_mlp(4, 1, hidden_noise=-0.1)
+    with pytest.raises(ValueError, match="hidden_noise"):
+        RegularizedMLPClassifierCV(param_grid={"hidden_noise": [0.5, 1.5]}, epochs=1).fit(X, y)

@@ -17,7 +17,7 @@ PARAMETERS_DOC = """
         ``l1`` and ``l2`` both positive gives the elastic net.
     dropout : float in [0, 1), default=0.0
         Fraction of each hidden layer's outputs dropped while training.
-    hidden_noise : float, default=0.0
+    hidden_noise : float in [0, 1], default=0.0
         Standard deviation of Gaussian noise added to each hidden layer's
         outputs while training (Keras' ``GaussianNoise`` after the
         activation and its dropout), never at prediction; each network of a

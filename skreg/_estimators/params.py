@@ -29,7 +29,8 @@ network_constraints = {
     "l1": [Interval(numbers.Real, 0, None, closed="left")],
     "l2": [Interval(numbers.Real, 0, None, closed="left")],
     "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    "hidden_noise": [Interval(numbers.Real, 0, None, closed="left")],
+    # Keras' GaussianNoise takes a standard deviation up to 1.
+    "hidden_noise": [Interval(numbers.Real, 0, 1, closed="both")],
     "max_norm": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "batch_norm": ["boolean"],
 }
