@@ -286,7 +286,8 @@ def _parser():
     common(study)
     study.add_argument("--variants", help="comma-separated, from: original, smaller, bigger, "
                                           "l2, l1, l1_l2, dropout, batch_norm, token_dropout, "
-                                          "weight_decay, max_norm, label_smoothing "
+                                          "weight_decay, max_norm, label_smoothing, "
+                                          "hidden_noise "
                                           "(default: all)")  # fmt: skip
     study.add_argument("--batch-size", type=_at_least(1))
     study.add_argument("--validation", choices=["test", "holdout"], default="test",
