@@ -368,7 +368,8 @@ def run_search(
 def _search_data(dataset, *, quick, data_home, random_state):
     """(X, y, X_test, y_test, the pipeline's first step) of ``dataset``."""
     if dataset == "imdb":
-        train, test = load_imdb("train", data_home=data_home), load_imdb("test", data_home=data_home)
+        train = load_imdb("train", data_home=data_home)
+        test = load_imdb("test", data_home=data_home)
         X, y, X_test, y_test = train.data, train.target, test.data, test.target
         if quick:
             X, y, X_test, y_test = X[:3000], y[:3000], X_test[:3000], y_test[:3000]

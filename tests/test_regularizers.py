@@ -13,6 +13,7 @@ from skreg._backend.tensorflow import keras, tf
 from skreg._engine.model import NotOnProgram, plan_model
 from skreg._engine.numbers import PER_TOWER_NUMBERS
 from skreg._engine.regularizers import REGULARIZERS, HiddenNoise
+from skreg._engine.structure import TowerStructure
 from skreg._search.structures import TOWER_PARAMS
 
 # What each stage's tower form must have (the program calls them).
@@ -34,6 +35,17 @@ def test_each_regularizer_declares_what_the_engine_loops_over(regularizer):
                          "loss": ["loss"]}[regularizer.source]  # fmt: skip
     if regularizer.stage == "forward":  # the planner finds its layer after the activation
         assert issubclass(regularizer.keras_layer, keras.layers.Layer)
+
+
+def test_a_structure_holds_the_regularizers_in_their_order_and_no_others():
+    structure = TowerStructure(n_hidden=1, activation="relu", batch_norm=False, loss=("binary",),
+                               optimizer=("adam",), sparse=False, binary=False,
+                               fused_update=False, regularizers=["max_norm", "l1", "dropout"])
+    assert structure.regularizers == ("l1", "dropout", "max_norm")
+    with pytest.raises(ValueError, match="unknown regularizers"):
+        TowerStructure(n_hidden=1, activation="relu", batch_norm=False, loss=("binary",),
+                       optimizer=("adam",), sparse=False, binary=False, fused_update=False,
+                       regularizers=["l3"])  # fmt: skip
 
 
 def test_hidden_noise_draws_are_finite_standard_normal():

@@ -40,6 +40,9 @@ class TowerStructure:
         # The names of the regularizers whose passes the program makes
         # (:data:`~skreg._engine.regularizers.REGULARIZERS`, in its order):
         # at its off value a tower is left as it is.
+        unknown = set(regularizers) - {r.name for r in REGULARIZERS}
+        if unknown:
+            raise ValueError(f"unknown regularizers {sorted(unknown)}")
         self.regularizers = tuple(r.name for r in REGULARIZERS if r.name in set(regularizers))
         # Input dropout and noise (InputAugmentation), one rate for the group.
         self.with_input_dropout = with_input_dropout
