@@ -111,10 +111,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(splice_sections(path.read_text(), {"first_search": lines}))
+        record_section("first_search", lines)
 
 
 if __name__ == "__main__":

@@ -195,12 +195,10 @@ def main():
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
-        section = "optimizers" + ("" if set(cases) == {"fits", "searches"} else
-                                  "_" + "_".join(cases))  # fmt: skip
-        path.write_text(splice_sections(path.read_text(), {section: lines}))
+        record_section("optimizers" + ("" if set(cases) == {"fits", "searches"} else
+                                       "_" + "_".join(cases)), lines)  # fmt: skip
 
 
 if __name__ == "__main__":

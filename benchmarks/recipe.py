@@ -265,8 +265,7 @@ def main():
     if args.ratings:
         lines = ratings_section(args.runs)
         print("\n".join(lines))
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(run.splice_sections(path.read_text(), {"recipe_ratings": lines}))
+        run.record_section("recipe_ratings", lines)
         return
 
     with tempfile.TemporaryDirectory() as tmp:

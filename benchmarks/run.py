@@ -992,6 +992,13 @@ def main():
         print(f"wrote {output}")
 
 
+def record_section(name, lines):
+    """Splice ``lines`` into the project's BENCHMARKS.md as section ``name``
+    (what every benchmark script records)."""
+    path = ROOT / "BENCHMARKS.md"
+    path.write_text(splice_sections(path.read_text(), {name: lines}))
+
+
 def splice_sections(old_text, blocks):
     """old_text with each named block replaced (or appended); text outside
     the markers, such as hand-written notes, is kept."""

@@ -93,11 +93,10 @@ def main():
     print(table)
     if not args.no_write:
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
         block = "## Text cleaning: hostile documents and IMDB\n\n" + table + "\n"
-        path.write_text(splice_sections(path.read_text(), {"text": block.splitlines()}))
+        record_section("text", block.splitlines())
 
 
 if __name__ == "__main__":

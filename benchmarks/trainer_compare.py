@@ -306,11 +306,10 @@ def main():
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
         block = "## Trainer: this checkout against earlier ones\n\n" + table + "\n"
-        path.write_text(splice_sections(path.read_text(), {"trainer": block.splitlines()}))
+        record_section("trainer", block.splitlines())
 
 
 if __name__ == "__main__":

@@ -72,10 +72,9 @@ def main():
     lines.append("")
     print("\n".join(lines))
     if not args.no_write:
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(splice_sections(path.read_text(), {"widths": lines}))
+        record_section("widths", lines)
 
 
 if __name__ == "__main__":

@@ -109,10 +109,9 @@ def main():
                      f"{', '.join(outcomes[mode])} |")  # fmt: skip
     print("\n".join(lines))
     if not args.no_write:
-        from run import splice_sections
+        from run import record_section
 
-        path = ROOT / "BENCHMARKS.md"
-        path.write_text(splice_sections(path.read_text(), {"xla_race": lines}))
+        record_section("xla_race", lines)
 
 
 if __name__ == "__main__":
